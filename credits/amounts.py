@@ -1,0 +1,50 @@
+"""Credit amounts: decimals with at most two places, never floats (R17).
+
+One parser for every door (forms, API, commands) so that "12.5" is accepted everywhere and
+"12.505", "1e3", "-1", "NaN" and huge values are refused everywhere.
+"""
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from portal import errors
+
+AMOUNT_RE = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,2})?$")
+MAX_AMOUNT = Decimal("999999999999.99")
+ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+
+
+def parse_amount(value, *, field: str = "amount", allow_zero: bool = False) -> Decimal:
+    """Parse a positive amount given as text (SPEC "JSON API" amount format)."""
+    if isinstance(value, Decimal):
+        text = format(value, "f")
+    elif isinstance(value, str):
+        text = value
+    else:
+        raise errors.InvalidRequest(
+            'Give the amount as text, such as "12.50".',
+            fields={field: 'must be a string like "12.50"'},
+            field=field,
+        )
+    if not AMOUNT_RE.match(text):
+        raise errors.InvalidRequest(
+            "Amounts have at most 12 digits before the point and 2 after it, with no sign.",
+            fields={field: "must match ^[0-9]{1,12}(\\.[0-9]{1,2})?$"},
+            field=field,
+        )
+    try:
+        amount = Decimal(text).quantize(CENT)
+    except InvalidOperation as exc:  # pragma: no cover - the pattern already excludes this
+        raise errors.InvalidRequest(fields={field: "not a number"}, field=field) from exc
+    if amount <= 0 and not (allow_zero and amount == 0):
+        raise errors.InvalidRequest(
+            "The amount must be more than zero.", fields={field: "must be positive"}, field=field
+        )
+    return amount
+
+
+def format_amount(amount: Decimal | None) -> str | None:
+    if amount is None:
+        return None
+    return f"{Decimal(amount).quantize(CENT):f}"

@@ -1,0 +1,173 @@
+"""Product catalog, licenses (seats), orders (R11–R16)."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from organizations.models import AccountKind
+
+
+class Product(models.Model):
+    """A catalog entry (R11). An inactive product is neither sold nor granted any more."""
+
+    code = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=150)
+    active = models.BooleanField(default=True)
+    # Simulated checkout (R15) shows a price per seat-year; no payment provider is called.
+    price = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"
+
+
+# A license has the same kinds as accounts (R12).
+LicenseKind = AccountKind
+
+
+class Order(models.Model):
+    """A simulated checkout (R15): recorded as paid, no payment provider is called."""
+
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders"
+    )
+    organization = models.ForeignKey(
+        "organizations.Organization",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders",
+    )
+    status = models.CharField(max_length=10, default="paid")
+    total = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Order #{self.pk} by {self.buyer}"
+
+
+class OrderLine(models.Model):
+    class Item(models.TextChoices):
+        SEATS = "seats", "Organization seats"
+        LICENSE = "license", "Personal license"
+        CREDITS = "credits", "Cloud credits"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    item = models.CharField(max_length=10, choices=Item.choices)
+    product = models.ForeignKey(
+        Product, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    quantity = models.PositiveIntegerField(default=1)
+    term_days = models.PositiveIntegerField(null=True, blank=True)
+    credits = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+
+    def __str__(self):
+        return f"{self.get_item_display()} × {self.quantity}"
+
+
+class License(models.Model):
+    """One seat of one product (R12), owned by one account or one organization.
+
+    An organizational seat may be assigned to one member (`assignee`, R13). The unique
+    constraint on (assignee, product) carries "one organizational seat per product per
+    member"; a seat that ends or is cancelled is unassigned by the services, so an inactive
+    seat never blocks a new assignment for long.
+    """
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="licenses")
+    organization = models.ForeignKey(
+        "organizations.Organization",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="licenses",
+    )
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="personal_licenses",
+    )
+    kind = models.CharField(max_length=16, choices=LicenseKind.choices, default="commercial")
+    starts_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="Empty: perpetual.")
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    assignee = models.ForeignKey(
+        "organizations.Membership",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="seats",
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    order_line = models.ForeignKey(
+        OrderLine, on_delete=models.SET_NULL, null=True, blank=True, related_name="licenses"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["product__name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(organization__isnull=False) & Q(account__isnull=True))
+                | (Q(organization__isnull=True) & Q(account__isnull=False)),
+                name="license_exactly_one_owner",
+            ),
+            models.CheckConstraint(
+                condition=Q(assignee__isnull=True) | Q(organization__isnull=False),
+                name="license_only_org_seats_assigned",
+            ),
+            models.CheckConstraint(
+                condition=Q(ends_at__isnull=True) | Q(ends_at__gt=F("starts_at")),
+                name="license_ends_after_start",
+            ),
+            # R13: a member holds at most one organizational seat per product.
+            models.UniqueConstraint(
+                fields=["assignee", "product"],
+                condition=Q(assignee__isnull=False),
+                name="license_one_seat_per_product_per_member",
+            ),
+            # R16: a trial, and a beta, once per product per account.
+            models.UniqueConstraint(
+                fields=["account", "product", "kind"],
+                condition=Q(kind__in=["trial", "beta"]) & Q(account__isnull=False),
+                name="license_trial_beta_once_per_product",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "product"]),
+        ]
+
+    def __str__(self):
+        owner = self.organization.name if self.organization_id else self.account
+        return f"{self.product.code} #{self.pk} ({owner})"
+
+    def is_active_at(self, moment) -> bool:
+        """R12: active while `moment` is within the validity and it was not cancelled."""
+        return (
+            self.cancelled_at is None
+            and self.starts_at <= moment
+            and (self.ends_at is None or moment < self.ends_at)
+        )
+
+    @property
+    def is_active(self) -> bool:
+        return self.is_active_at(timezone.now())
+
+
+def active_license_q(moment=None, prefix: str = "") -> Q:
+    """The R12 "active" condition as a query filter, for selectors and services alike."""
+    moment = moment or timezone.now()
+    return (
+        Q(**{f"{prefix}cancelled_at__isnull": True})
+        & Q(**{f"{prefix}starts_at__lte": moment})
+        & (Q(**{f"{prefix}ends_at__isnull": True}) | Q(**{f"{prefix}ends_at__gt": moment}))
+    )

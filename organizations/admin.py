@@ -1,0 +1,221 @@
+"""Staff tools for accounts, organizations and setup requests (R32)."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+
+from organizations import services
+from organizations.models import (
+    Account,
+    AccountKind,
+    Invitation,
+    Membership,
+    Organization,
+    SetupRequest,
+    SetupRequestState,
+)
+from portal import errors
+from portal.admin_actions import action_with_form
+
+
+class KindForm(forms.Form):
+    kind = forms.ChoiceField(choices=AccountKind.choices)
+
+
+class TransferForm(forms.Form):
+    new_administrator_email = forms.EmailField(
+        label="Email of the member who becomes administrator"
+    )
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea, help_text="Sent to the requester.")
+
+
+@action_with_form(KindForm, description="Change account kind", template_title="Change kind")
+def change_kind(modeladmin, request, account, *, kind):
+    services.account_set_kind(actor=request.user, account=account, kind=kind)
+
+
+@admin.register(Account)
+class AccountAdmin(UserAdmin):
+    ordering = ["email"]
+    list_display = [
+        "email",
+        "name",
+        "customer_number",
+        "kind",
+        "is_staff",
+        "is_active",
+        "date_joined",
+    ]
+    list_filter = ["kind", "is_staff", "is_active"]
+    search_fields = ["email", "name", "customer_number"]
+    readonly_fields = ["customer_number", "kind", "date_joined", "last_login"]
+    actions = [change_kind]
+    fieldsets = [
+        (None, {"fields": ["email", "password", "customer_number", "kind"]}),
+        ("Profile", {"fields": ["name"]}),
+        ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups"]}),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [
+        (None, {"classes": ["wide"], "fields": ["email", "name", "password1", "password2"]})
+    ]
+
+    def save_model(self, request, obj, form, change):
+        # New accounts from the admin start as trial accounts; "Change account kind" makes
+        # them commercial through the service, which creates the organization (R2).
+        super().save_model(request, obj, form, change)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    fields = ["account", "role", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@action_with_form(
+    TransferForm,
+    description="Transfer the administrator role",
+    template_title="Transfer administrator role",
+)
+def transfer_administrator(modeladmin, request, organization, *, new_administrator_email):
+    account = Account.objects.filter(email__iexact=new_administrator_email).first()
+    if account is None:
+        raise errors.NotAMember(f"No account {new_administrator_email}.")
+    services.administrator_transfer(
+        actor=request.user, organization=organization, new_administrator=account
+    )
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ["name", "customer_number", "administrator", "created_at"]
+    search_fields = ["name", "customer_number", "administrator__email"]
+    readonly_fields = ["customer_number", "administrator", "created_at"]
+    fields = ["name", "customer_number", "administrator", "low_balance_threshold", "created_at"]
+    inlines = [MembershipInline]
+    actions = [transfer_administrator]
+    list_select_related = ["administrator"]
+
+    def has_add_permission(self, request):
+        # Organizations come from commercial accounts (R2) or confirmed setup requests (R3).
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["account", "organization", "role", "created_at"]
+    list_filter = ["role"]
+    search_fields = [
+        "account__email",
+        "account__customer_number",
+        "organization__name",
+        "organization__customer_number",
+    ]
+    list_select_related = ["account", "organization"]
+    readonly_fields = ["account", "organization", "role", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["email", "organization", "state", "created_at", "expires_at"]
+    list_filter = ["state"]
+    search_fields = ["email", "organization__name", "organization__customer_number"]
+    exclude = ["token_hash"]
+    readonly_fields = [
+        "organization",
+        "email",
+        "state",
+        "invited_by",
+        "created_at",
+        "sent_at",
+        "expires_at",
+        "accepted_at",
+        "accepted_account",
+    ]
+    list_select_related = ["organization"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.action(description="Confirm selected setup requests")
+def confirm_requests(modeladmin, request, queryset):
+    for setup_request in queryset:
+        try:
+            services.setup_request_confirm(actor=request.user, request=setup_request)
+            modeladmin.message_user(
+                request, f"Confirmed: {setup_request.organization_name}.", messages.SUCCESS
+            )
+        except errors.DomainError as exc:
+            modeladmin.message_user(request, f"{setup_request}: {exc.message}", messages.ERROR)
+
+
+@action_with_form(
+    RejectForm, description="Reject selected setup requests", template_title="Reject setup requests"
+)
+def reject_requests(modeladmin, request, setup_request, *, reason):
+    services.setup_request_reject(actor=request.user, request=setup_request, reason=reason)
+
+
+@admin.register(SetupRequest)
+class SetupRequestAdmin(admin.ModelAdmin):
+    list_display = [
+        "organization_name",
+        "requester",
+        "admin_email",
+        "admin_customer_number",
+        "state",
+        "created_at",
+    ]
+    list_filter = ["state"]
+    search_fields = [
+        "organization_name",
+        "requester__email",
+        "admin_email",
+        "admin_customer_number",
+    ]
+    readonly_fields = [f.name for f in SetupRequest._meta.fields]
+    actions = [confirm_requests, reject_requests]
+    list_select_related = ["requester"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .order_by(
+                # Pending first: that is the staff's work queue.
+                models_state_order(),
+                "-created_at",
+            )
+        )
+
+
+def models_state_order():
+    from django.db.models import Case, IntegerField, Value, When
+
+    return Case(
+        When(state=SetupRequestState.PENDING, then=Value(0)),
+        default=Value(1),
+        output_field=IntegerField(),
+    )

@@ -1,0 +1,276 @@
+"""Accounts, organizations, memberships, invitations and setup requests (R1–R9)."""
+
+import secrets
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils import timezone
+
+
+class AccountKind(models.TextChoices):
+    COMMERCIAL = "commercial", "Commercial"
+    TRIAL = "trial", "Trial"
+    BETA = "beta", "Beta"
+    ALPHA = "alpha", "Alpha"
+    PLE = "ple", "Personal learning edition"
+    STUDENT = "student", "Student"
+    EDUCATOR = "educator", "Educator"
+
+
+def generate_customer_number() -> str:
+    """Ten digits, not starting with 0, not guessable from the account's age (R1)."""
+    return str(secrets.randbelow(9_000_000_000) + 1_000_000_000)
+
+
+def normalize_email(email: str) -> str:
+    """Emails are compared case-insensitively (R1); they are stored lower-cased and trimmed."""
+    return (email or "").strip().lower()
+
+
+class AccountManager(BaseUserManager):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, username):
+        return self.get(email=normalize_email(username))
+
+    def create_user(self, email, password=None, **extra_fields):
+        """Plain row creation; use `organizations.services.account_create` for the R2 rule."""
+        if not email:
+            raise ValueError("An account needs an email address.")
+        account = self.model(email=normalize_email(email), **extra_fields)
+        account.set_password(password)
+        account.save(using=self._db)
+        return account
+
+    def create_superuser(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", True)
+        extra_fields.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra_fields)
+
+
+class Account(AbstractBaseUser, PermissionsMixin):
+    """A person who signs in. Login is the email (R1)."""
+
+    email = models.EmailField(max_length=254, unique=True)
+    name = models.CharField(max_length=150, blank=True)
+    kind = models.CharField(max_length=16, choices=AccountKind.choices, default=AccountKind.TRIAL)
+    customer_number = models.CharField(
+        max_length=10, unique=True, default=generate_customer_number, editable=False
+    )
+    is_staff = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = AccountManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["name"]
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="account_email_ci_unique"),
+        ]
+
+    def __str__(self):
+        return self.email
+
+    def save(self, *args, **kwargs):
+        self.email = normalize_email(self.email)
+        super().save(*args, **kwargs)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email
+
+    def get_full_name(self):
+        return self.display_name
+
+    def get_short_name(self):
+        return self.name or self.email.split("@")[0]
+
+
+class Organization(models.Model):
+    """A customer organization (R2–R5).
+
+    `administrator` makes "exactly one administrator" and "administers at most one
+    organization" database facts (R4, R5). `customer_number` is the number of the account the
+    organization was created for and never changes, even when the role is transferred (R2).
+    """
+
+    name = models.CharField(max_length=150)
+    customer_number = models.CharField(max_length=10, unique=True)
+    administrator = models.OneToOneField(
+        Account, on_delete=models.PROTECT, related_name="administered_organization"
+    )
+    # R30: the administrator is alerted when the pool falls below this amount.
+    low_balance_threshold = models.DecimalField(
+        max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.customer_number})"
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Administrator"
+    MEMBER = "member", "Member"
+
+
+class Membership(models.Model):
+    """An account's place in an organization.
+
+    The administrator has a membership too (role `admin`, R4) so that seats and credit access
+    are assigned to memberships alike. Partial unique indexes carry R4 and R5.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=8, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "account"], name="membership_once_per_org"
+            ),
+            # R4: one administrator membership per organization.
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=Q(role="admin"),
+                name="membership_one_admin_per_org",
+            ),
+            # R5: an account administers at most one organization.
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=Q(role="admin"),
+                name="membership_admin_of_one_org",
+            ),
+            # R5: an account is a user in at most one organization besides its own.
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=Q(role="member"),
+                name="membership_member_of_one_org",
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "created_at"])]
+
+    def __str__(self):
+        return f"{self.account} in {self.organization.name} ({self.role})"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+
+class InvitationState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Invitation(models.Model):
+    """An invitation of an unknown email to join an organization (R6).
+
+    Only a hash of the link's token is stored. Single-use, bound to `email`, valid until
+    `expires_at`; an expired invitation stays `pending` in the table and is shown as expired.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField(max_length=254)
+    token_hash = models.CharField(max_length=64, unique=True)
+    state = models.CharField(
+        max_length=10, choices=InvitationState.choices, default=InvitationState.PENDING
+    )
+    invited_by = models.ForeignKey(
+        Account, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_account = models.ForeignKey(
+        Account, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "email"],
+                condition=Q(state="pending"),
+                name="invitation_one_pending_per_email",
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "state", "created_at"])]
+
+    def __str__(self):
+        return f"Invitation of {self.email} to {self.organization.name}"
+
+    @property
+    def is_expired(self) -> bool:
+        return timezone.now() >= self.expires_at
+
+
+class SetupRequestState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    CONFIRMED = "confirmed", "Confirmed"
+    REJECTED = "rejected", "Rejected"
+
+
+class SetupRequest(models.Model):
+    """A non-commercial account's request for an organization (R3)."""
+
+    requester = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="setup_requests")
+    organization_name = models.CharField(max_length=150)
+    admin_email = models.EmailField(max_length=254)
+    admin_customer_number = models.CharField(max_length=10)
+    admin_account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="setup_requests_to_administer"
+    )
+    state = models.CharField(
+        max_length=10, choices=SetupRequestState.choices, default=SetupRequestState.PENDING
+    )
+    rejection_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        Account, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One open request per requester at a time.
+            models.UniqueConstraint(
+                fields=["requester"],
+                condition=Q(state="pending"),
+                name="setup_request_one_pending",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Setup request by {self.requester} ({self.state})"
+
+    def get_absolute_url(self):
+        return reverse("organizations:setup")
+
+
+def invitation_link(token: str) -> str:
+    return settings.PORTAL_BASE_URL.rstrip("/") + reverse(
+        "organizations:invitation_accept", args=[token]
+    )

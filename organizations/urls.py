@@ -1,0 +1,14 @@
+from django.urls import path
+
+from organizations import views
+
+app_name = "organizations"
+
+urlpatterns = [
+    path("organization/", views.overview, name="overview"),
+    path("organization/activity/", views.activity, name="activity"),
+    path("organization/setup/", views.setup, name="setup"),
+    path("organization/settings/", views.settings_page, name="settings"),
+    path("organization/settings/tokens/", views.token_create, name="token_create"),
+    path("organization/settings/tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),
+]

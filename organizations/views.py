@@ -1,0 +1,164 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from credits.selectors import pool_available
+from licensing.models import License, active_license_q
+from organizations import selectors, services
+from organizations.forms import ApiTokenForm, OrganizationSettingsForm, SetupRequestForm
+from organizations.models import AccountKind, Invitation, InvitationState, Membership
+from portal import errors
+from portal.models import ApiToken, Scope
+from portal.permissions import org_admin_required
+from portal.services import api_token_create, api_token_revoke
+
+ACTIVITY_PAGE_SIZE = 50
+
+
+@org_admin_required
+def overview(request):
+    """Members, seats used/total per product, pool, recent activity (SPEC "Pages")."""
+    organization = request.organization
+    active = active_license_q()
+    seats = (
+        License.objects.filter(organization=organization)
+        .values("product__code", "product__name")
+        .annotate(
+            total=Count("id", filter=active),
+            used=Count("id", filter=active & Q(assignee__isnull=False)),
+        )
+        .order_by("product__name")
+    )
+    context = {
+        "organization": organization,
+        "member_count": Membership.objects.filter(organization=organization).count(),
+        "invited_count": Invitation.objects.filter(
+            organization=organization, state=InvitationState.PENDING
+        ).count(),
+        "seats": [row for row in seats if row["total"]],
+        "pool_available": pool_available(organization=organization),
+        "events": selectors.audit_events_for_org(organization=organization)[:10],
+    }
+    return render(request, "organizations/overview.html", context)
+
+
+@org_admin_required
+def activity(request):
+    """The organization's audit feed (R34), newest first, filterable by action family."""
+    organization = request.organization
+    action = request.GET.get("action", "").strip()[:64]
+    events = selectors.audit_events_for_org(organization=organization, action=action)
+    page = Paginator(events, ACTIVITY_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "organization": organization,
+        "page": page,
+        "action": action,
+        "actions": selectors.audit_actions_for_org(organization=organization),
+    }
+    template = (
+        "organizations/activity.html#event-table"
+        if request.htmx
+        else ("organizations/activity.html")
+    )
+    return render(request, template, context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def setup(request):
+    """R3: accounts without an organization of their own ask for one."""
+    if hasattr(request.user, "administered_organization"):
+        return redirect("organizations:overview")
+    if request.user.kind == AccountKind.COMMERCIAL:
+        raise Http404("Commercial accounts have their organization already.")
+    form = SetupRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.setup_request_create(requester=request.user, **form.cleaned_data)
+        except errors.DomainError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(
+                request,
+                "Your request was sent. You will get an email when staff have looked at it.",
+            )
+            return redirect("organizations:setup")
+    setup_requests = request.user.setup_requests.all()[:20]
+    has_pending = any(r.state == "pending" for r in setup_requests)
+    return render(
+        request,
+        "organizations/setup.html",
+        {"form": form, "setup_requests": setup_requests, "has_pending": has_pending},
+    )
+
+
+@org_admin_required
+@require_http_methods(["GET", "POST"])
+def settings_page(request):
+    organization = request.organization
+    form = OrganizationSettingsForm(
+        request.POST or None,
+        initial={
+            "name": organization.name,
+            "low_balance_threshold": organization.low_balance_threshold or "",
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        services.organization_settings_update(
+            actor=request.user, organization=organization, **form.cleaned_data
+        )
+        messages.success(request, "Settings saved.")
+        return redirect("organizations:settings")
+    return render(request, "organizations/settings.html", _settings_context(request, form))
+
+
+def _settings_context(request, form=None, token_form=None, new_secret=None):
+    organization = request.organization
+    return {
+        "organization": organization,
+        "form": form
+        or OrganizationSettingsForm(
+            initial={
+                "name": organization.name,
+                "low_balance_threshold": organization.low_balance_threshold or "",
+            }
+        ),
+        "token_form": token_form or ApiTokenForm(),
+        "tokens": ApiToken.objects.filter(organization=organization).select_related("created_by"),
+        "new_secret": new_secret,
+    }
+
+
+@org_admin_required
+@require_http_methods(["POST"])
+def token_create(request):
+    token_form = ApiTokenForm(request.POST)
+    new_secret = None
+    if token_form.is_valid():
+        _token, new_secret = api_token_create(
+            actor=request.user,
+            name=token_form.cleaned_data["name"],
+            scopes=[Scope.ORG_ADMIN],
+            organization=request.organization,
+        )
+        token_form = None
+    context = _settings_context(request, token_form=token_form, new_secret=new_secret)
+    template = (
+        "organizations/settings.html#tokens" if request.htmx else ("organizations/settings.html")
+    )
+    return render(request, template, context, status=200 if new_secret else 422)
+
+
+@org_admin_required
+@require_http_methods(["POST"])
+def token_revoke(request, pk: int):
+    token = get_object_or_404(ApiToken, pk=pk, organization=request.organization)
+    api_token_revoke(actor=request.user, token=token)
+    messages.success(request, f"The token “{token.name}” was revoked.")
+    if request.htmx:
+        return render(request, "organizations/settings.html#tokens", _settings_context(request))
+    return redirect("organizations:settings")

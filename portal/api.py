@@ -1,0 +1,165 @@
+"""The JSON API under /api/v1/ (SPEC "JSON API").
+
+Wiring only: bearer-token authentication, scope checks, the SPEC error format for every error
+(domain errors, validation, bad JSON, unknown routes, unexpected failures), and the routers of
+the apps.
+"""
+
+import hashlib
+import logging
+from datetime import timedelta
+
+from django.http import Http404, JsonResponse
+from django.utils import timezone
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer
+
+from portal import errors
+from portal.audit import audit_channel
+from portal.models import ApiToken, Scope
+
+logger = logging.getLogger(__name__)
+
+STATUS_CODES = {400: "invalid_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found"}
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+    error = {"code": code, "message": message}
+    if fields is not None:
+        error["fields"] = fields
+    return {"error": error}
+
+
+def error_response(status: int, code: str, message: str, fields: dict | None = None):
+    return JsonResponse(error_body(code, message, fields), status=status)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenAuth(HttpBearer):
+    """`Authorization: Bearer <token>`; the token is looked up by its SHA-256."""
+
+    def authenticate(self, request, token):
+        if not token or len(token) > 200:
+            return None
+        api_token = (
+            ApiToken.objects.select_related("organization")
+            .filter(token_hash=token_hash(token), revoked_at__isnull=True)
+            .first()
+        )
+        if api_token is None:
+            return None
+        now = timezone.now()
+        # Write "last used" at most once a minute: not a write on every hot-path request.
+        if api_token.last_used_at is None or now - api_token.last_used_at > timedelta(minutes=1):
+            ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
+        return api_token
+
+
+def require_scope(request, scope: Scope) -> ApiToken:
+    token = request.auth
+    if scope not in token.scopes:
+        raise errors.Forbidden(f"This token lacks the scope {scope}.")
+    return token
+
+
+def require_org_token(request):
+    """The organization of an `org:admin` token; every org endpoint sees only this one."""
+    token = require_scope(request, Scope.ORG_ADMIN)
+    if token.organization_id is None:
+        raise errors.Forbidden("This token is not bound to an organization.")
+    return token.organization
+
+
+class PortalAPI(NinjaAPI):
+    def get_openapi_operation_id(self, operation):
+        return operation.view_func.__name__
+
+    def on_exception(self, request, exc):
+        with audit_channel("api"):
+            return super().on_exception(request, exc)
+
+
+api = PortalAPI(
+    title="Self-Service Portal API",
+    version="1",
+    description=(
+        "Entitlements and cloud credits for the vendor's services; members, seats and credit "
+        "access for organization administrators. Authenticate with `Authorization: Bearer "
+        "<token>`."
+    ),
+    auth=TokenAuth(),
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+
+
+def _field_errors(validation_errors: list[dict]) -> dict:
+    fields: dict[str, str] = {}
+    for err in validation_errors:
+        loc = [str(part) for part in err.get("loc", []) if part not in ("body", "query", "path")]
+        # Pydantic names the payload argument first ("payload"); the client knows only fields.
+        if len(loc) > 1 and loc[0] in ("payload", "data", "filters"):
+            loc = loc[1:]
+        key = ".".join(loc) or "body"
+        fields.setdefault(key, err.get("msg", "invalid value").removeprefix("Value error, "))
+    return fields
+
+
+@api.exception_handler(errors.DomainError)
+def _domain_error(request, exc: errors.DomainError):
+    fields = exc.fields if (exc.fields or exc.status == 400) else None
+    return error_response(exc.status, exc.code, exc.message, fields)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request, exc: ValidationError):
+    return error_response(
+        400, "invalid_request", "The request is not valid.", _field_errors(exc.errors)
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request, exc):
+    return error_response(401, "unauthenticated", "A valid bearer token is required.")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    code = STATUS_CODES.get(exc.status_code, "invalid_request")
+    message = str(exc)
+    fields = {"body": message} if exc.status_code == 400 else None
+    return error_response(exc.status_code, code, message, fields)
+
+
+@api.exception_handler(Http404)
+def _not_found(request, exc):
+    return error_response(404, "not_found", "Not found.")
+
+
+@api.exception_handler(Exception)
+def _unexpected(request, exc):
+    logger.exception("Unexpected API error", exc_info=exc)
+    return error_response(500, "internal_error", "Something went wrong; it has been logged.")
+
+
+def api_not_found(request, *args, **kwargs):
+    """Unknown routes under /api/ answer in the API's error format, not with an HTML page."""
+    return error_response(404, "not_found", "No such endpoint.")
+
+
+def _register_routers():
+    from credits.api import router as credits_router
+    from licensing.api import router as licensing_router
+    from organizations.api import router as organizations_router
+
+    api.add_router("", organizations_router)
+    api.add_router("", licensing_router)
+    api.add_router("", credits_router)
+
+
+_register_routers()

@@ -1,0 +1,110 @@
+"""Cross-cutting request handling: security headers, audit channel, messages for htmx."""
+
+from django.contrib.messages import get_messages
+from django.template.loader import render_to_string
+
+from portal.audit import audit_channel
+
+# No inline script or style anywhere in the portal's own pages (SPEC "Security"); htmx is
+# configured in base.html not to inject its indicator styles.
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+# The Django admin and the API docs page carry inline scripts and styles of their own.
+CSP_RELAXED = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'").replace(
+    "style-src 'self'", "style-src 'self' 'unsafe-inline'"
+)
+RELAXED_PREFIXES = ("/admin/", "/api/v1/docs")
+
+
+def _channel_for(path: str) -> str:
+    if path.startswith("/api/"):
+        return "api"
+    if path.startswith("/admin/"):
+        return "admin"
+    return "portal"
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with audit_channel(_channel_for(request.path)):
+            response = self.get_response(request)
+        relaxed = request.path.startswith(RELAXED_PREFIXES)
+        response.headers.setdefault("Content-Security-Policy", CSP_RELAXED if relaxed else CSP)
+        response.headers.setdefault(
+            "Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"
+        )
+        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        return response
+
+
+class HtmxMessagesMiddleware:
+    """Django messages reach htmx swaps too: appended as an out-of-band swap of #messages."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not getattr(request, "htmx", False) or request.htmx.boosted:
+            return response
+        if response.status_code in (301, 302, 303) or "HX-Redirect" in response.headers:
+            return response
+        if not response.get("Content-Type", "").startswith("text/html"):
+            return response
+        if getattr(response, "streaming", False):
+            return response
+        pending = list(get_messages(request))
+        if not pending:
+            return response
+        html = render_to_string(
+            "components/messages.html", {"messages": pending, "oob": True}, request=request
+        )
+        response.content += html.encode()
+        return response
+
+
+class ApiErrorFormatMiddleware:
+    """Under /api/, errors produced outside the API's handlers (405 from routing, 400 from
+    Django's request guards, 413 from body size limits) still answer in the SPEC error
+    format rather than as HTML or plain text."""
+
+    CODES = {400: "invalid_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found"}
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not request.path.startswith("/api/") or response.status_code < 400:
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        if request.path.startswith("/api/v1/docs"):
+            return response
+        from portal.api import error_response
+
+        status = response.status_code
+        if status == 405:
+            allowed = response.get("Allow", "")
+            new = error_response(405, "method_not_allowed", f"Use one of: {allowed}.")
+            new["Allow"] = allowed
+            return new
+        code = self.CODES.get(status, "invalid_request" if status < 500 else "internal_error")
+        message = "The request is not valid." if status < 500 else "Something went wrong."
+        fields = {"body": message} if status == 400 else None
+        return error_response(status, code, message, fields)

@@ -1,0 +1,41 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from organizations.forms import ProfileForm
+from organizations.models import Membership
+from portal.models import Announcement
+from portal.services import announcement_dismiss
+
+
+@login_required
+def home(request):
+    """Administrators start on their organization; everyone else on their licenses."""
+    if hasattr(request.user, "administered_organization"):
+        return redirect("organizations:overview")
+    return redirect("licensing:my_licenses")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account(request):
+    form = ProfileForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save_with_audit(actor=request.user)
+        messages.success(request, "Your profile was saved.")
+        return redirect("account")
+    memberships = Membership.objects.filter(account=request.user).select_related("organization")
+    template = "portal/account.html#profile-form" if request.htmx else "portal/account.html"
+    return render(request, template, {"form": form, "memberships": memberships})
+
+
+@login_required
+@require_http_methods(["POST"])
+def dismiss_announcement(request, pk: int):
+    announcement = get_object_or_404(Announcement, pk=pk)
+    announcement_dismiss(account=request.user, announcement=announcement)
+    if request.htmx:
+        return HttpResponse("")
+    return redirect(request.POST.get("next") or "home")

@@ -1,0 +1,83 @@
+"""Role fixtures and database helpers shared by every test package.
+
+Roles (CONVENTIONS "Tests"): `org_admin` administers `organization`; `member` is a user in it;
+`outsider` administers another organization; `staff` is vendor staff.
+"""
+
+import pytest
+from django.db import connection
+
+from tests.factories import PASSWORD, AccountFactory, add_member, make_org_admin
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `postgres` need row locks and real concurrency: skip them, saying why,
+    when the suite runs on SQLite."""
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" in engine:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (row locks, concurrent transactions)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def org_admin(db):
+    return make_org_admin()
+
+
+@pytest.fixture
+def organization(org_admin):
+    return org_admin.administered_organization
+
+
+@pytest.fixture
+def member(organization):
+    return add_member(organization).account
+
+
+@pytest.fixture
+def outsider(db):
+    """Administrator of another organization."""
+    return make_org_admin()
+
+
+@pytest.fixture
+def staff(db):
+    return AccountFactory(is_staff=True, is_superuser=True, email="staff@vendor.example")
+
+
+@pytest.fixture
+def admin_client(client, org_admin):
+    client.force_login(org_admin)
+    return client
+
+
+@pytest.fixture
+def member_client(client, member):
+    client.force_login(member)
+    return client
+
+
+@pytest.fixture
+def login(client):
+    """`login(account)` signs the test client in as `account`."""
+
+    def _login(account):
+        client.force_login(account)
+        return client
+
+    return _login
+
+
+@pytest.fixture
+def password():
+    return PASSWORD
+
+
+@pytest.fixture
+def is_postgres(db):
+    return connection.vendor == "postgresql"
