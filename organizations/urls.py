@@ -1,6 +1,6 @@
 from django.urls import path
 
-from organizations import views
+from organizations.views import organization as views
 
 app_name = "organizations"
 
