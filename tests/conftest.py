@@ -24,6 +24,20 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _emails_sent_when_their_change_commits(request, monkeypatch):
+    """Emails leave on commit (portal.emails). Ordinary tests run inside one transaction that
+    never commits, so there the test's own transaction stands in for the commit: a change
+    that fails rolls back before `email_send` queues anything, as services raise first."""
+    if request.node.get_closest_marker("django_db") and any(
+        m.kwargs.get("transaction") for m in request.node.iter_markers("django_db")
+    ):
+        return
+    import portal.emails
+
+    monkeypatch.setattr(portal.emails, "on_commit", lambda func, **kw: func())
+
+
 @pytest.fixture
 def org_admin(db):
     return make_org_admin()
