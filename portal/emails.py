@@ -16,7 +16,8 @@ def _text_engine() -> Engine:
 
 def email_render(template: str, context: dict) -> str:
     tpl = _text_engine().get_template(f"emails/{template}.txt")
-    return tpl.render(Context({**context, "base_url": settings.PORTAL_BASE_URL.rstrip("/")}))
+    data = {**context, "base_url": settings.PORTAL_BASE_URL.rstrip("/")}
+    return tpl.render(Context(data, autoescape=False))
 
 
 def email_send(*, to: str | list[str], subject: str, template: str, context: dict) -> None:
