@@ -80,9 +80,7 @@ def test_transfer_to_someone_administering_elsewhere_is_refused(organization):
     other_admin = make_org_admin()
     add_member(organization, other_admin)
     with pytest.raises(errors.AlreadyAdministers):
-        administrator_transfer(
-            actor=None, organization=organization, new_administrator=other_admin
-        )
+        administrator_transfer(actor=None, organization=organization, new_administrator=other_admin)
 
 
 def test_organization_creation_is_audited(org_admin):
@@ -123,7 +121,9 @@ def test_concurrent_organization_creation_for_one_account_gives_one_organization
     )
     kinds = [kind for kind, _ in outcomes]
     assert kinds.count("ok") == 1
-    assert all(isinstance(value, errors.AlreadyAdministers) for kind, value in outcomes if kind == "error")
+    assert all(
+        isinstance(value, errors.AlreadyAdministers) for kind, value in outcomes if kind == "error"
+    )
     assert Organization.objects.filter(administrator=account).count() == 1
 
 

@@ -44,8 +44,11 @@ def test_the_form_refuses_a_customer_number_of_another_account(login, requester,
 def test_the_form_refuses_an_unknown_email(login, requester):
     response = login(requester).post(
         SETUP_URL,
-        {"organization_name": "X", "admin_email": "nobody@example.com",
-         "admin_customer_number": "1234567890"},
+        {
+            "organization_name": "X",
+            "admin_email": "nobody@example.com",
+            "admin_customer_number": "1234567890",
+        },
     )
     assert "do not belong to the same account" in response.content.decode()
     assert not SetupRequest.objects.exists()
@@ -104,12 +107,18 @@ def test_staff_reject_with_a_reason_that_the_requester_sees(
     _file(login(requester), future_admin)
     setup_request = SetupRequest.objects.get()
     client.force_login(staff)
-    ask = client.post(CHANGELIST, {"action": "reject_requests", "_selected_action": [setup_request.pk]})
+    ask = client.post(
+        CHANGELIST, {"action": "reject_requests", "_selected_action": [setup_request.pk]}
+    )
     assert ask.status_code == 200 and "Reason" in ask.content.decode()
     client.post(
         CHANGELIST,
-        {"action": "reject_requests", "_selected_action": [setup_request.pk], "apply": "1",
-         "reason": "Please use your school's account."},
+        {
+            "action": "reject_requests",
+            "_selected_action": [setup_request.pk],
+            "apply": "1",
+            "reason": "Please use your school's account.",
+        },
     )
     setup_request.refresh_from_db()
     assert setup_request.state == "rejected"
@@ -125,7 +134,9 @@ def test_a_request_cannot_be_confirmed_twice(client, login, requester, future_ad
     setup_request = SetupRequest.objects.get()
     client.force_login(staff)
     for _ in range(2):
-        client.post(CHANGELIST, {"action": "confirm_requests", "_selected_action": [setup_request.pk]})
+        client.post(
+            CHANGELIST, {"action": "confirm_requests", "_selected_action": [setup_request.pk]}
+        )
     assert Organization.objects.filter(administrator=future_admin).count() == 1
     assert len(mail.outbox) == 1
 
