@@ -148,7 +148,7 @@ def test_settings_rename_and_threshold_with_field_errors(admin_client, organizat
 
 
 def test_token_is_shown_once_and_stored_hashed(admin_client, organization):
-    response = admin_client.post("/organization/settings/tokens/", {"name": "provisioning"})
+    response = admin_client.post("/organization/settings/tokens/", {"token-name": "provisioning"})
     body = response.content.decode()
     token = organization.api_tokens.get()
     start = body.index("ssp_")
@@ -161,7 +161,7 @@ def test_token_is_shown_once_and_stored_hashed(admin_client, organization):
 
 def test_token_form_without_name_says_so(admin_client, organization):
     response = admin_client.post(
-        "/organization/settings/tokens/", {"name": ""}, HTTP_HX_REQUEST="true"
+        "/organization/settings/tokens/", {"token-name": ""}, HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 422
     assert "This field is required." in response.content.decode()
