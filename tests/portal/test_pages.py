@@ -96,7 +96,7 @@ def test_profile_change_is_saved_and_audited(member_client, member):
 def test_overview_shows_members_pool_and_recent_activity(admin_client, organization, member):
     page = admin_client.get("/organization/").content.decode()
     assert organization.name in page
-    assert "organization.created" in page
+    assert "Organization created" in page
     assert ">2<" in page  # administrator and member
 
 
@@ -128,7 +128,7 @@ def test_activity_fragment_for_htmx_is_only_the_table(admin_client, organization
     )
     body = response.content.decode()
     assert "<html" not in body
-    assert 'id="event-table"' in body and "organization.created" in body
+    assert 'id="event-table"' in body and "Organization created" in body
 
 
 def test_settings_rename_and_threshold_with_field_errors(admin_client, organization):
