@@ -16,6 +16,13 @@ class Product(models.Model):
     active = models.BooleanField(default=True)
     # Simulated checkout (R15) shows a price per seat-year; no payment provider is called.
     price = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    # R16: which products take trial and beta applications on My licenses.
+    trial_available = models.BooleanField(
+        default=True, help_text="Accounts may apply for a 30-day trial."
+    )
+    beta_available = models.BooleanField(
+        default=False, help_text="A beta programme is open; accounts may join it."
+    )
 
     class Meta:
         ordering = ["name"]
@@ -43,6 +50,9 @@ class Order(models.Model):
     )
     status = models.CharField(max_length=10, default="paid")
     total = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    # One per checkout page shown: a resubmitted or double-clicked "Place order" finds the
+    # order already recorded instead of buying twice.
+    checkout_token = models.CharField(max_length=64, unique=True, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
