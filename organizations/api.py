@@ -1,8 +1,12 @@
 """Organization endpoints (scope `org:admin`; the token's organization only)."""
 
-from ninja import Router, Schema
+from urllib.parse import urlencode
 
-from organizations import selectors
+from ninja import Field, Router, Schema
+
+from credits.amounts import format_amount
+from organizations import selectors, services
+from portal import errors
 from portal.api import require_org_token
 
 router = Router(tags=["organization"])
@@ -19,3 +23,103 @@ class OrganizationOut(Schema):
 def org_detail(request):
     organization = require_org_token(request)
     return selectors.organization_summary(organization=organization)
+
+
+# --- Members (R6, R9, R10) ------------------------------------------------------------------
+
+MEMBERS_PER_PAGE = 100
+
+
+class CreditAccessOut(Schema):
+    mode: str
+    limit: str | None
+    period: str
+    used: str | None
+
+
+class MemberOut(Schema):
+    email: str
+    status: str
+    role: str
+    credit_access: CreditAccessOut | None
+    products: list[str]
+
+
+class MembersPage(Schema):
+    results: list[MemberOut]
+    next: str | None
+
+
+class MemberAddIn(Schema):
+    email: str = Field(..., max_length=320)
+
+
+class MemberAddOut(Schema):
+    email: str
+    status: str
+
+
+def _member_out(row: dict) -> dict:
+    if row["kind"] == "invited":
+        return {
+            "email": row["email"],
+            "status": "invited",
+            "role": "member",
+            "credit_access": None,
+            "products": [],
+        }
+    membership, access = row["membership"], row["access"]
+    return {
+        "email": row["email"],
+        "status": "member",
+        "role": membership.role,
+        "credit_access": {
+            "mode": access.mode,
+            "limit": format_amount(access.limit),
+            "period": access.period,
+            "used": format_amount(row["used"]),
+        },
+        "products": sorted({seat.product.code for seat in row["seats"]}),
+    }
+
+
+@router.get("/org/members", response=MembersPage, summary="Members and pending invitations")
+def org_members(request, q: str = "", page: int = 1):
+    """R10: members (administrator included) and pending invitations, sorted by email."""
+    organization = require_org_token(request)
+    if page < 1:
+        raise errors.InvalidRequest(fields={"page": "must be 1 or more"})
+    rows = selectors.member_rows_for_org(organization=organization, query=q, sort="email")
+    start = (page - 1) * MEMBERS_PER_PAGE
+    chunk = list(rows[start : start + MEMBERS_PER_PAGE + 1])
+    has_next = len(chunk) > MEMBERS_PER_PAGE
+    results = [_member_out(r) for r in selectors.member_page_load(chunk[:MEMBERS_PER_PAGE])]
+    next_url = None
+    if has_next:
+        params = {"page": page + 1, **({"q": q} if q else {})}
+        next_url = request.build_absolute_uri(request.path + "?" + urlencode(params))
+    return {"results": results, "next": next_url}
+
+
+@router.post(
+    "/org/members", response={201: MemberAddOut}, summary="Add a user (or invite an email)"
+)
+def org_member_add(request, payload: MemberAddIn):
+    """R6: an existing account joins at once (`member`), an unknown email is invited."""
+    organization = require_org_token(request)
+    token = request.auth
+    result = services.member_add(
+        actor=token.created_by, organization=organization, email=payload.email
+    )
+    return 201, {"email": result.email, "status": result.status}
+
+
+@router.delete("/org/members/{email}", response={204: None}, summary="Remove a user")
+def org_member_remove(request, email: str):
+    """R9: remove a member (seats unassigned, credit access disabled); for an invited email
+    the invitation is cancelled. 404 for anyone not in this organization."""
+    organization = require_org_token(request)
+    services.member_remove_by_email(
+        actor=request.auth.created_by, organization=organization, email=email
+    )
+    return 204, None

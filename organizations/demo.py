@@ -1,9 +1,10 @@
 """Demo accounts and the demo organization, for `seed_demo` (idempotent)."""
 
-from organizations.models import Account, Membership, Role
-from organizations.services import account_create, membership_create
+from organizations.models import Account, Invitation, Membership, Role
+from organizations.services import account_create, member_add, membership_create
 
 DEMO_PASSWORD = "portal-demo"
+DEMO_INVITED = "dana@example.com"
 
 # (email, name, kind, staff, role in the demo organization)
 DEMO_ACCOUNTS = [
@@ -32,4 +33,10 @@ def seed() -> dict:
     for email, _name, _kind, _staff, role in DEMO_ACCOUNTS:
         if role == Role.MEMBER and not Membership.objects.filter(account=accounts[email]).exists():
             membership_create(organization=organization, account=accounts[email], role=role)
+    # One pending invitation, so that the Users page shows both kinds of rows (R6).
+    if (
+        not Account.objects.filter(email=DEMO_INVITED).exists()
+        and not Invitation.objects.filter(organization=organization, email=DEMO_INVITED).exists()
+    ):
+        member_add(actor=organization.administrator, organization=organization, email=DEMO_INVITED)
     return {"accounts": accounts, "organization": organization}

@@ -1,4 +1,5 @@
 from django import forms
+from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.db import transaction
 
@@ -83,8 +84,76 @@ class OrganizationSettingsForm(forms.Form):
 
 
 class ApiTokenForm(forms.Form):
+    # The settings page has two forms with a "name"; the prefix keeps their ids apart.
+    prefix = "token"
     name = forms.CharField(
         label="Token name",
         max_length=100,
         help_text='Where it is used, e.g. "provisioning script".',
     )
+
+
+class MemberAddForm(forms.Form):
+    """R6: one email; the rules (already a member, elsewhere, invited) live in the service."""
+
+    email = forms.CharField(
+        label="Email address",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "off", "placeholder": "name@example.com"}),
+        help_text="An existing account joins at once; anyone else gets an invitation.",
+        error_messages={"required": "Enter the email address of the user to add."},
+    )
+
+
+class MemberImportForm(forms.Form):
+    """R7: the file itself is checked by `member_csv_parse`; here only that there is one."""
+
+    file = forms.FileField(
+        label="CSV file",
+        help_text="One email address per row, optional header row. UTF-8, at most 1 MiB and "
+        "1,000 rows.",
+        error_messages={"required": "Choose a CSV file to upload."},
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+
+
+class InvitationAcceptForm(forms.Form):
+    """R6: complete the account; the email is fixed by the invitation."""
+
+    name = forms.CharField(
+        label="Your name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password2 = forms.CharField(
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args, email: str, **kwargs):
+        self.email = email
+        super().__init__(*args, **kwargs)
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("Enter your name.")
+        return name
+
+    def clean(self):
+        cleaned = super().clean()
+        first, second = cleaned.get("password1"), cleaned.get("password2")
+        if first and second and first != second:
+            self.add_error("password2", "The two passwords differ.")
+        elif first:
+            try:
+                password_validation.validate_password(
+                    first, Account(email=self.email, name=cleaned.get("name", ""))
+                )
+            except forms.ValidationError as exc:
+                self.add_error("password1", exc)
+        return cleaned

@@ -274,3 +274,34 @@ def invitation_link(token: str) -> str:
     return settings.PORTAL_BASE_URL.rstrip("/") + reverse(
         "organizations:invitation_accept", args=[token]
     )
+
+
+class MemberImport(models.Model):
+    """A CSV bulk add (R7) and its per-row report, kept for later viewing.
+
+    `rows` holds one dict per data row: `line`, `email`, `status` (`added`, `invited`,
+    `failed`), and for failures `code` and `message`.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="member_imports"
+    )
+    created_by = models.ForeignKey(
+        Account, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    filename = models.CharField(max_length=255, blank=True)
+    rows = models.JSONField(default=list)
+    added = models.PositiveIntegerField(default=0)
+    invited = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "-created_at"])]
+
+    def __str__(self):
+        return f"Import of {self.filename or 'a CSV file'} into {self.organization.name}"
+
+    def get_absolute_url(self):
+        return reverse("organizations:member_import_report", args=[self.pk])

@@ -1,9 +1,24 @@
 """Reads for organizations, always scoped by organization or account."""
 
+from datetime import UTC
+from decimal import Decimal
+
+from django.db.models import CharField, Exists, F, OuterRef, Prefetch, Q, Sum, Value
+from django.db.models.functions import Coalesce, Lower, NullIf
+from django.utils import timezone
+
 from credits.amounts import format_amount
 from credits.selectors import pool_available
-from organizations.models import Membership, Organization
+from organizations.models import (
+    Invitation,
+    InvitationState,
+    MemberImport,
+    Membership,
+    Organization,
+)
 from portal.models import AuditEvent
+
+ZERO = Decimal("0.00")
 
 
 def organization_administered_by(account) -> Organization | None:
@@ -38,3 +53,245 @@ def audit_actions_for_org(*, organization: Organization) -> list[str]:
         .order_by("action")
     )
     return sorted({action.split(".")[0] for action in actions})
+
+
+# --- Members and invitations (R6–R10) -------------------------------------------------------
+
+MEMBER_SORTS = {
+    # sort key: columns of the combined member/invitation rows, ties broken by email and kind.
+    "name": ["row_name", "row_email"],
+    "email": ["row_email"],
+    "role": ["row_role", "row_email"],
+    "status": ["row_kind", "row_email"],
+    "since": ["row_since", "row_email"],
+    "credit": ["row_credit", "row_email"],
+}
+MEMBER_PAGE_SIZES = (10, 25, 50, 100)
+MEMBER_DEFAULT_PAGE_SIZE = 25
+
+
+def _members_q(organization, query: str):
+    from licensing.models import License, active_license_q
+
+    members = Membership.objects.filter(organization=organization)
+    if query:
+        seats = License.objects.filter(assignee=OuterRef("pk")).filter(
+            active_license_q(),
+            Q(product__code__icontains=query) | Q(product__name__icontains=query),
+        )
+        members = members.filter(
+            Q(account__email__icontains=query) | Q(account__name__icontains=query) | Exists(seats)
+        )
+    return members
+
+
+def _pending_invitations(organization, query: str):
+    invitations = Invitation.objects.filter(
+        organization=organization, state=InvitationState.PENDING
+    )
+    if query:
+        invitations = invitations.filter(email__icontains=query)
+    return invitations
+
+
+def member_rows_for_org(*, organization, query: str = "", sort: str = "name", desc=False):
+    """Members and pending invitations as ONE sorted queryset (R10).
+
+    A union with the same columns, so that sorting and pagination run in the database over
+    both kinds of rows; the page's objects are loaded afterwards by `member_page_load`.
+    Every column is an annotation so that both sides select them in the same order.
+    """
+    query = (query or "").strip()[:100]
+    members = (
+        _members_q(organization, query)
+        .annotate(
+            row_kind=Value("member", output_field=CharField()),
+            row_id=F("id"),
+            row_email=F("account__email"),
+            # Nameless accounts sort by their email, among the names.
+            row_name=Lower(
+                Coalesce(
+                    NullIf("account__name", Value("")),
+                    "account__email",
+                    output_field=CharField(),
+                )
+            ),
+            row_role=F("role"),
+            row_since=F("created_at"),
+            row_credit=F("credit_access__mode"),
+        )
+        .values(
+            "row_kind", "row_id", "row_email", "row_name", "row_role", "row_since", "row_credit"
+        )
+    )
+    invitations = (
+        _pending_invitations(organization, query)
+        .annotate(
+            row_kind=Value("invited", output_field=CharField()),
+            row_id=F("id"),
+            row_email=F("email"),
+            row_name=Lower("email"),
+            row_role=Value("member", output_field=CharField()),
+            row_since=F("created_at"),
+            row_credit=Value("", output_field=CharField()),
+        )
+        .values(
+            "row_kind", "row_id", "row_email", "row_name", "row_role", "row_since", "row_credit"
+        )
+    )
+    columns = MEMBER_SORTS.get(sort, MEMBER_SORTS["name"])
+    ordering = [f"-{c}" if desc else c for c in columns] + ["row_kind", "row_id"]
+    return members.union(invitations, all=True).order_by(*ordering)
+
+
+def member_page_load(rows) -> list[dict]:
+    """Turn one page of `member_rows_for_org` into rows carrying their objects.
+
+    A fixed number of queries whatever the page size: memberships with account and credit
+    access, their active seats (prefetched), the invitations, and one usage aggregate.
+    """
+    from licensing.models import License, active_license_q
+
+    rows = list(rows)
+    member_ids = [r["row_id"] for r in rows if r["row_kind"] == "member"]
+    invitation_ids = [r["row_id"] for r in rows if r["row_kind"] == "invited"]
+    memberships = {}
+    if member_ids:
+        memberships = (
+            Membership.objects.select_related("account", "credit_access")
+            .prefetch_related(
+                Prefetch(
+                    "seats",
+                    queryset=License.objects.filter(active_license_q())
+                    .select_related("product")
+                    .order_by("product__name", "id"),
+                    to_attr="active_seats",
+                )
+            )
+            .in_bulk(member_ids)
+        )
+    invitations = Invitation.objects.in_bulk(invitation_ids) if invitation_ids else {}
+    usage = credit_usage_for(list(memberships.values()))
+    result = []
+    for row in rows:
+        if row["row_kind"] == "member":
+            membership = memberships.get(row["row_id"])
+            if membership is None:  # removed between the two queries
+                continue
+            result.append(
+                {
+                    "kind": "member",
+                    "membership": membership,
+                    "email": membership.account.email,
+                    "access": membership.credit_access,
+                    "used": usage.get(membership.pk, ZERO),
+                    "seats": membership.active_seats,
+                }
+            )
+        else:
+            invitation = invitations.get(row["row_id"])
+            if invitation is None:
+                continue
+            result.append({"kind": "invited", "invitation": invitation, "email": invitation.email})
+    return result
+
+
+def month_start(moment=None):
+    moment = moment or timezone.now()
+    return moment.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def credit_usage_for(memberships) -> dict:
+    """Usage per membership as the members list shows it (SPEC: `used`).
+
+    Monthly quotas: the cached usage of the current calendar month (0 once a new month has
+    begun). Everything else: all-time usage in this organization, consumptions minus refunds
+    from the ledger (R22, R27), in one grouped query for the whole page.
+    """
+    from credits.models import EntryKind, LedgerEntry, QuotaPeriod
+
+    usage = {}
+    all_time = {}
+    start = month_start()
+    for membership in memberships:
+        access = membership.credit_access
+        if access.mode == "quota" and access.period == QuotaPeriod.MONTHLY:
+            current = access.period_start is not None and access.period_start >= start
+            usage[membership.pk] = access.used if current else ZERO
+        else:
+            all_time.setdefault(membership.organization_id, {})[membership.account_id] = (
+                membership.pk
+            )
+    for organization_id, by_account in all_time.items():
+        sums = (
+            LedgerEntry.objects.filter(
+                organization_id=organization_id,
+                account_id__in=list(by_account),
+                kind__in=[EntryKind.CONSUMPTION, EntryKind.REFUND],
+            )
+            .values("account_id")
+            .annotate(total=Sum("amount"))
+        )
+        for row in sums:
+            usage[by_account[row["account_id"]]] = max(-(row["total"] or ZERO), ZERO)
+    return usage
+
+
+def membership_for_org(*, organization, pk: int) -> Membership | None:
+    return (
+        Membership.objects.select_related("account", "credit_access", "organization")
+        .filter(organization=organization, pk=pk)
+        .first()
+    )
+
+
+def member_detail(*, membership) -> dict:
+    """Seats, credit access and recent activity of one member (R9, R10, R34)."""
+    from licensing.models import License, active_license_q
+
+    seats = list(
+        License.objects.filter(assignee=membership)
+        .filter(active_license_q())
+        .select_related("product")
+        .order_by("product__name", "id")
+    )
+    events = list(
+        AuditEvent.objects.filter(
+            organization_id=membership.organization_id, target=membership.account.email
+        )
+        .select_related("actor")
+        .order_by("-created_at", "-id")[:20]
+    )
+    return {
+        "membership": membership,
+        "seats": seats,
+        "access": membership.credit_access,
+        "used": credit_usage_for([membership]).get(membership.pk, ZERO),
+        "events": events,
+    }
+
+
+def memberships_for_removal(*, organization, ids) -> list[Membership]:
+    """The selected members with what removing them revokes (R9 confirmation)."""
+    from licensing.models import License
+
+    return list(
+        Membership.objects.filter(organization=organization, pk__in=list(ids))
+        .select_related("account", "credit_access")
+        .prefetch_related(
+            Prefetch(
+                "seats",
+                queryset=License.objects.select_related("product").order_by("product__name"),
+                to_attr="assigned_seats",
+            )
+        )
+        .order_by("account__email")
+    )
+
+
+def invitation_for_org(*, organization, pk: int) -> Invitation | None:
+    return Invitation.objects.filter(organization=organization, pk=pk).first()
+
+
+def member_imports_for_org(*, organization):
+    return MemberImport.objects.filter(organization=organization).select_related("created_by")
