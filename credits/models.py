@@ -99,6 +99,10 @@ class LedgerEntry(models.Model):
     )
     # What the account could spend right after this entry, answered again on a replay (R25).
     available_after = models.DecimalField(**AMOUNT, null=True, blank=True)
+    # R22: for a consumption under a quota, the limit in force and the usage right after it,
+    # so that "no quota was ever overdrawn" is a database fact that `verify_ledger` re-checks.
+    quota_limit = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    quota_used_after = models.DecimalField(**AMOUNT, null=True, blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -124,6 +128,10 @@ class LedgerEntry(models.Model):
             models.CheckConstraint(
                 condition=Q(kind="consumption", reference__isnull=False) | ~Q(kind="consumption"),
                 name="ledger_consumption_has_reference",
+            ),
+            models.CheckConstraint(
+                condition=Q(quota_limit__isnull=True) | Q(quota_used_after__lte=F("quota_limit")),
+                name="ledger_quota_never_overdrawn",
             ),
         ]
         indexes = [

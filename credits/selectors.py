@@ -1,11 +1,22 @@
-"""Reads of balances and usage, scoped by organization or account (R18, R22)."""
+"""Reads of balances, usage, lots and history, scoped by organization or account (R18–R31)."""
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Q, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from credits.models import Lot
+from credits.models import (
+    AccessMode,
+    CreditAccess,
+    CreditRequest,
+    CreditRequestState,
+    EntryKind,
+    LedgerEntry,
+    Lot,
+    QuotaPeriod,
+)
 
 ZERO = Decimal("0.00")
 
@@ -33,3 +44,383 @@ def personal_available(*, account, moment=None) -> Decimal:
         .aggregate(total=Sum("remaining"))["total"]
     )
     return total or ZERO
+
+
+# --- Periods and usage (R20, R22) ---------------------------------------------------------
+
+
+def current_period_start(period: str, moment=None) -> datetime | None:
+    """`monthly`: the first day of the calendar month, UTC; `none`: all time (None)."""
+    if period != QuotaPeriod.MONTHLY:
+        return None
+    moment = (moment or timezone.now()).astimezone(UTC)
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def access_used_now(access: CreditAccess, moment=None) -> Decimal:
+    """The usage in the current period, read from the cached figure: the cache covers the
+    period starting at `period_start`, so a monthly access whose cache is of an older month
+    has used nothing yet this month."""
+    if access.period == QuotaPeriod.MONTHLY and access.period_start != current_period_start(
+        access.period, moment
+    ):
+        return ZERO
+    return access.used
+
+
+def alert_level_for(used: Decimal, limit: Decimal | None) -> int:
+    """R30: the highest alert threshold (80 or 100 percent) that `used` has reached."""
+    if limit is None or limit <= 0:
+        return 100 if limit is not None else 0
+    if used >= limit:
+        return 100
+    if used * 5 >= limit * 4:
+        return 80
+    return 0
+
+
+def usage_from_ledger(*, account_id, organization_id, start=None) -> Decimal:
+    """R22 from the ledger: consumptions from the pool since `start`, minus their refunds
+    (a refund counts in the period of its consumption)."""
+    consumed = LedgerEntry.objects.filter(
+        kind=EntryKind.CONSUMPTION, account_id=account_id, organization_id=organization_id
+    )
+    refunded = LedgerEntry.objects.filter(
+        kind=EntryKind.REFUND, account_id=account_id, organization_id=organization_id
+    )
+    if start is not None:
+        consumed = consumed.filter(created_at__gte=start)
+        refunded = refunded.filter(refund_of__created_at__gte=start)
+    taken = consumed.aggregate(total=Sum("amount"))["total"] or ZERO
+    given_back = refunded.aggregate(total=Sum("amount"))["total"] or ZERO
+    return -taken - given_back
+
+
+def access_spendable(access: CreditAccess, pool: Decimal, moment=None) -> Decimal:
+    """R22: what a member can spend from the pool under this access."""
+    if access.mode == AccessMode.UNLIMITED:
+        return pool
+    if access.mode == AccessMode.QUOTA:
+        return max(min(access.limit - access_used_now(access, moment), pool), ZERO)
+    return ZERO
+
+
+def account_spendable(account, moment=None) -> dict:
+    """R22/R23: the account's source and what it can spend now.
+
+    `quota` is given when the source is the organization's pool under a quota.
+    """
+    moment = moment or timezone.now()
+    personal = personal_available(account=account, moment=moment)
+    access = (
+        CreditAccess.objects.filter(account=account)
+        .exclude(mode=AccessMode.DISABLED)
+        .select_related("organization")
+        .first()
+    )
+    summary = {
+        "account": account.email,
+        "source": None,
+        "available": ZERO,
+        "quota": None,
+        "personal_available": personal,
+        "access": access,
+        "organization": access.organization if access else None,
+        "pool_available": None,
+    }
+    if personal > 0:
+        summary.update(source="personal", available=personal)
+        return summary
+    if access is not None:
+        pool = pool_available(organization=access.organization, moment=moment)
+        summary.update(
+            source="organization",
+            available=access_spendable(access, pool, moment),
+            pool_available=pool,
+        )
+        if access.mode == AccessMode.QUOTA:
+            summary["quota"] = {
+                "limit": access.limit,
+                "used": access_used_now(access, moment),
+                "period": access.period,
+            }
+    return summary
+
+
+# --- Pages --------------------------------------------------------------------------------
+
+
+def accesses_for_org(*, organization, query: str = ""):
+    """Every member's access (the administrator included), by email; searchable by email or
+    name. One query per page whatever the number of members."""
+    accesses = CreditAccess.objects.filter(organization=organization).select_related(
+        "membership", "account"
+    )
+    query = (query or "").strip()
+    if query:
+        accesses = accesses.filter(
+            Q(account__email__icontains=query) | Q(account__name__icontains=query)
+        )
+    return accesses.order_by("account__email", "id")
+
+
+def access_for_admin_or_404(*, organization, pk):
+    """A member's access in `organization`; 404 alike for missing and not yours."""
+    from django.shortcuts import get_object_or_404
+
+    return get_object_or_404(
+        CreditAccess.objects.select_related("account", "membership", "organization"),
+        pk=pk,
+        organization=organization,
+    )
+
+
+def lots_for_owner(*, organization=None, account=None):
+    lots = (
+        Lot.objects.filter(wallet__organization=organization)
+        if organization is not None
+        else Lot.objects.filter(wallet__account=account)
+    )
+    return lots.order_by("expires_at", "arrived_at", "id")
+
+
+def history_for_org(*, organization):
+    """The pool's ledger, newest first."""
+    return (
+        LedgerEntry.objects.filter(wallet__organization=organization)
+        .select_related("account", "actor")
+        .order_by("-created_at", "-id")
+    )
+
+
+def history_for_account(*, account):
+    """R31: the account's own history: its personal wallet and what it drew from a pool."""
+    return (
+        LedgerEntry.objects.filter(
+            Q(wallet__account=account)
+            | Q(account=account, kind__in=[EntryKind.CONSUMPTION, EntryKind.REFUND])
+        )
+        .select_related("organization")
+        .order_by("-created_at", "-id")
+    )
+
+
+def open_requests_for_org(*, organization):
+    return (
+        CreditRequest.objects.filter(organization=organization, state=CreditRequestState.OPEN)
+        .select_related("account")
+        .order_by("-created_at")
+    )
+
+
+def consumption_by_day(*, organization, days: int = 30, top: int = 5, moment=None) -> dict:
+    """Consumption of the pool per day and member over the last `days` days (net of refunds
+    counted on the day of the refund), the `top` members by total and everyone else together.
+    Two aggregate queries whatever the ledger's size."""
+    moment = moment or timezone.now()
+    first_day = (moment - timedelta(days=days - 1)).date()
+    since = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
+    rows = (
+        LedgerEntry.objects.filter(
+            organization=organization,
+            kind__in=[EntryKind.CONSUMPTION, EntryKind.REFUND],
+            created_at__gte=since,
+        )
+        .annotate(day=TruncDate("created_at"))
+        .values("day", "account__email")
+        .annotate(total=Sum("amount"))
+    )
+    by_member: dict[str, Decimal] = {}
+    cells: dict[tuple, Decimal] = {}
+    for row in rows:
+        spent = -(row["total"] or ZERO)
+        email = row["account__email"] or "unknown"
+        by_member[email] = by_member.get(email, ZERO) + spent
+        cells[(row["day"], email)] = cells.get((row["day"], email), ZERO) + spent
+    ranked = sorted(by_member, key=lambda e: (-by_member[e], e))
+    leaders = ranked[:top]
+    series = leaders + (["Others"] if len(ranked) > top else [])
+    day_list = [first_day + timedelta(days=i) for i in range(days)]
+    grid = {day: {name: ZERO for name in series} for day in day_list}
+    leader_set = set(leaders)
+    for (cell_day, email), spent in cells.items():
+        if cell_day in grid:
+            grid[cell_day][email if email in leader_set else "Others"] += spent
+    table = [
+        {"day": day, "values": grid[day], "total": sum(grid[day].values(), ZERO)}
+        for day in day_list
+    ]
+    return {
+        "days": table,
+        "series": series,
+        "totals": {name: by_member.get(name, ZERO) for name in leaders},
+        "grand_total": sum(by_member.values(), ZERO),
+    }
+
+
+# --- Ledger verification (R27) ------------------------------------------------------------
+
+
+def ledger_verify(moment=None) -> list[str]:
+    """Every invariant of the ledger, checked from the database; returns the violations.
+
+    - every lot's remaining equals its amount plus the sum of its movements, stays within
+      0…amount, and never went below zero in the order its movements were written;
+    - every movement-bearing entry (consumption, refund, expiry) equals the sum of its
+      movements, and every incoming entry brought exactly one lot of its amount;
+    - every wallet's cached balance equals the sum of its entries and the remaining amounts
+      of its lots not written off, and no wallet's running balance ever went below zero;
+    - every consumption reference is unique, no refund exceeds its consumption, no
+      consumption under a quota took usage past the limit in force;
+    - every enabled access's cached usage equals the usage the ledger adds up to.
+    """
+    from django.db.models import Count, F, OuterRef, Subquery, Value, Window
+    from django.db.models.functions import Coalesce
+
+    from credits.models import LotMovement, Wallet
+
+    moment = moment or timezone.now()
+    problems: list[str] = []
+    money = Value(ZERO)
+
+    lots = Lot.objects.annotate(moved=Coalesce(Sum("movements__amount"), money)).values_list(
+        "id", "amount", "remaining", "moved"
+    )
+    for lot_id, amount, remaining, moved in lots.iterator():
+        if remaining != amount + moved:
+            problems.append(
+                f"lot #{lot_id}: remaining {remaining} != amount {amount} + movements {moved}"
+            )
+        if remaining < 0 or remaining > amount:
+            problems.append(f"lot #{lot_id}: remaining {remaining} outside 0…{amount}")
+    running_lots = (
+        LotMovement.objects.annotate(
+            running=Window(Sum("amount"), partition_by=[F("lot_id")], order_by=F("id").asc())
+        )
+        .annotate(level=F("lot__amount") + F("running"))
+        .filter(level__lt=0)
+        .values_list("lot_id", "id")
+    )
+    for lot_id, movement_id in running_lots:
+        problems.append(f"lot #{lot_id}: overdrawn by movement #{movement_id}")
+
+    entries = (
+        LedgerEntry.objects.filter(
+            kind__in=[EntryKind.CONSUMPTION, EntryKind.REFUND, EntryKind.EXPIRY]
+        )
+        .annotate(moved=Coalesce(Sum("movements__amount"), money))
+        .exclude(moved=F("amount"))
+        .values_list("id", "kind", "amount", "moved")
+    )
+    for entry_id, kind, amount, moved in entries:
+        problems.append(f"entry #{entry_id} ({kind}): amount {amount} != lot movements {moved}")
+    incoming = (
+        LedgerEntry.objects.filter(kind__in=[EntryKind.PURCHASE, EntryKind.GRANT, EntryKind.TRIAL])
+        .annotate(lots=Count("created_lots"), lot_amount=Sum("created_lots__amount"))
+        .values_list("id", "amount", "lots", "lot_amount")
+    )
+    for entry_id, amount, lot_count, lot_amount in incoming.iterator():
+        if lot_count != 1 or lot_amount != amount:
+            problems.append(f"entry #{entry_id}: brought {lot_count} lot(s) of {lot_amount}")
+
+    wallets = Wallet.objects.annotate(
+        entries_total=Coalesce(
+            Subquery(
+                LedgerEntry.objects.filter(wallet=OuterRef("pk"))
+                .values("wallet")
+                .annotate(t=Sum("amount"))
+                .values("t")
+            ),
+            money,
+        ),
+        lots_total=Coalesce(
+            Subquery(
+                Lot.objects.filter(wallet=OuterRef("pk"), expired_entry__isnull=True)
+                .values("wallet")
+                .annotate(t=Sum("remaining"))
+                .values("t")
+            ),
+            money,
+        ),
+    ).values_list("id", "balance", "entries_total", "lots_total")
+    for wallet_id, balance, entries_total, lots_total in wallets.iterator():
+        if balance < 0:
+            problems.append(f"wallet #{wallet_id}: negative balance {balance}")
+        if balance != entries_total:
+            problems.append(
+                f"wallet #{wallet_id}: balance {balance} != ledger total {entries_total}"
+            )
+        if balance != lots_total:
+            problems.append(
+                f"wallet #{wallet_id}: balance {balance} != remaining of its lots {lots_total}"
+            )
+    running_wallets = (
+        LedgerEntry.objects.annotate(
+            running=Window(Sum("amount"), partition_by=[F("wallet_id")], order_by=F("id").asc())
+        )
+        .filter(running__lt=0)
+        .values_list("wallet_id", "id")
+    )
+    for wallet_id, entry_id in running_wallets:
+        problems.append(f"wallet #{wallet_id}: overdrawn by entry #{entry_id}")
+
+    duplicates = (
+        LedgerEntry.objects.filter(kind=EntryKind.CONSUMPTION)
+        .values("reference")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+    )
+    for row in duplicates:
+        problems.append(f"reference {row['reference']!r} used {row['n']} times")
+    over_refunds = LedgerEntry.objects.filter(
+        kind=EntryKind.REFUND, amount__gt=-F("refund_of__amount")
+    ).values_list("id", flat=True)
+    for entry_id in over_refunds:
+        problems.append(f"refund #{entry_id} exceeds its consumption")
+    over_quota = LedgerEntry.objects.filter(
+        kind=EntryKind.CONSUMPTION,
+        quota_limit__isnull=False,
+        quota_used_after__gt=F("quota_limit"),
+    ).values_list("id", flat=True)
+    for entry_id in over_quota:
+        problems.append(f"consumption #{entry_id} went past its quota")
+
+    problems.extend(_usage_cache_problems(moment))
+    return problems
+
+
+def _usage_cache_problems(moment) -> list[str]:
+    """Cached `CreditAccess.used` of enabled accesses against the ledger, in two aggregates."""
+    month_start = current_period_start(QuotaPeriod.MONTHLY, moment)
+
+    def net(start):
+        consumed = LedgerEntry.objects.filter(
+            kind=EntryKind.CONSUMPTION, organization__isnull=False
+        )
+        refunded = LedgerEntry.objects.filter(kind=EntryKind.REFUND, organization__isnull=False)
+        if start is not None:
+            consumed = consumed.filter(created_at__gte=start)
+            refunded = refunded.filter(refund_of__created_at__gte=start)
+        totals: dict[tuple, Decimal] = {}
+        for qs in (consumed, refunded):
+            rows = qs.values("account_id", "organization_id").annotate(t=Sum("amount"))
+            for row in rows:
+                key = (row["account_id"], row["organization_id"])
+                totals[key] = totals.get(key, ZERO) - row["t"]
+        return totals
+
+    all_time, this_month = net(None), net(month_start)
+    problems = []
+    accesses = CreditAccess.objects.exclude(mode=AccessMode.DISABLED).values_list(
+        "id", "account_id", "organization_id", "period", "period_start", "used"
+    )
+    for pk, account_id, org_id, period, period_start, used in accesses.iterator():
+        key = (account_id, org_id)
+        if period == QuotaPeriod.MONTHLY:
+            cached = used if period_start == month_start else ZERO
+            expected = this_month.get(key, ZERO)
+        else:
+            cached, expected = used, all_time.get(key, ZERO)
+        if cached != expected:
+            problems.append(f"access #{pk}: cached usage {cached} != ledger usage {expected}")
+    return problems

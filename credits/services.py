@@ -1,10 +1,456 @@
-"""Writes for credits: lots, ledger, access, consumption, refunds (R17–R30)."""
+"""Writes for credits: lots, ledger, access, consumption, refunds, expiry (R16–R30).
 
-from django.db import transaction
+Every movement of credits writes ledger entries (R27) and keeps two caches in the same
+transaction: `Wallet.balance` (the sum of the wallet's entries, which equals the remaining
+amounts of its lots not yet written off) and `CreditAccess.used` (the usage in the access's
+current period). `credits.selectors.ledger_verify` recomputes both.
+
+Lock order everywhere (DESIGN-NOTES): wallet(s) first, then the member's access row, then lots
+ordered by id. Every path that touches a lot holds its wallet's lock, so lots are never
+contended out of that order.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
 from django.utils import timezone
 
-from credits.models import AccessMode, CreditAccess
+from credits.amounts import ZERO, format_amount, parse_amount
+from credits.models import (
+    AccessMode,
+    CreditAccess,
+    CreditRequest,
+    CreditRequestState,
+    EntryKind,
+    LedgerEntry,
+    Lot,
+    LotMovement,
+    LotOrigin,
+    QuotaPeriod,
+    Wallet,
+)
+from credits.selectors import (
+    access_used_now,
+    account_spendable,
+    alert_level_for,
+    current_period_start,
+    unexpired_lots_q,
+    usage_from_ledger,
+)
+from portal import errors
 from portal.audit import audit_record
+from portal.emails import email_send
+
+REFERENCE_RE = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
+TRIAL_CREDIT_DAYS = 30
+# Simulated checkout: one credit costs one currency unit (R15: no payment provider is called).
+CREDIT_UNIT_PRICE = Decimal("1.00")
+
+
+class TrialCreditsUsed(errors.Conflict):
+    """R16: trial credits are given once per account."""
+
+    code = "trial_credits_used"
+    default_message = "This account has already received its trial credits."
+
+
+# --- Helpers ------------------------------------------------------------------------------
+
+
+def _validate_reference(reference) -> str:
+    if not isinstance(reference, str) or not REFERENCE_RE.match(reference):
+        raise errors.InvalidRequest(
+            "A reference is 1–200 characters of A-Z a-z 0-9 . _ : -",
+            fields={"reference": "must match ^[A-Za-z0-9._:-]{1,200}$"},
+            field="reference",
+        )
+    return reference
+
+
+def _amount(value, *, field="amount", allow_zero=False) -> Decimal:
+    """Services accept Decimals or text; both go through the one parser (R17)."""
+    return parse_amount(value, field=field, allow_zero=allow_zero)
+
+
+def _wallet_for(*, organization=None, account=None) -> Wallet:
+    """The owner's wallet row, created on first use; a lost creation race reads the winner."""
+    lookup = {"organization": organization} if organization is not None else {"account": account}
+    wallet = Wallet.objects.filter(**lookup).first()
+    if wallet is not None:
+        return wallet
+    try:
+        with transaction.atomic():
+            return Wallet.objects.create(**lookup)
+    except IntegrityError:
+        return Wallet.objects.get(**lookup)
+
+
+def _lock_wallet(wallet_id) -> Wallet:
+    return Wallet.objects.select_for_update().get(pk=wallet_id)
+
+
+def _spendable_lots(wallet_id, now) -> list[Lot]:
+    """The wallet's spendable lots, locked in id order, returned in burn order (R23)."""
+    lots = list(
+        Lot.objects.select_for_update()
+        .filter(wallet_id=wallet_id, remaining__gt=0)
+        .filter(unexpired_lots_q(now))
+        .order_by("id")
+    )
+    far_future = now + timedelta(days=365 * 1000)
+    lots.sort(key=lambda lot: (lot.expires_at or far_future, lot.arrived_at, lot.id))
+    return lots
+
+
+def _burn(lots: list[Lot], amount: Decimal) -> list[tuple[Lot, Decimal]]:
+    """Take `amount` from `lots` in their order; the caller checked that they hold enough."""
+    taken = []
+    left = amount
+    for lot in lots:
+        if left <= 0:
+            break
+        take = min(lot.remaining, left)
+        taken.append((lot, take))
+        left -= take
+    return taken
+
+
+def _apply_movements(entry: LedgerEntry, changes: list[tuple[Lot, Decimal]]) -> None:
+    """Write one movement per lot and move the lots' remaining amounts by the same figures."""
+    LotMovement.objects.bulk_create(
+        [LotMovement(entry=entry, lot=lot, amount=change) for lot, change in changes]
+    )
+    for lot, change in changes:
+        Lot.objects.filter(pk=lot.pk).update(remaining=F("remaining") + change)
+        lot.remaining += change
+
+
+def _personal_active_summary(account, now) -> tuple[Decimal, object] | None:
+    """(amount, latest expiry or None) of the account's active personal credits, if any."""
+    rows = list(
+        Lot.objects.filter(wallet__account=account, remaining__gt=0)
+        .filter(unexpired_lots_q(now))
+        .values_list("remaining", "expires_at")
+    )
+    if not rows:
+        return None
+    total = sum((r for r, _ in rows), ZERO)
+    expiries = [e for _, e in rows]
+    until = None if any(e is None for e in expiries) else max(expiries)
+    return total, until
+
+
+def _enabled_access(account, *, exclude_pk=None):
+    qs = CreditAccess.objects.filter(account=account).exclude(mode=AccessMode.DISABLED)
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
+    return qs.select_related("organization").first()
+
+
+# --- Lots in: purchases, grants, trial credits --------------------------------------------
+
+
+def _lot_add(
+    *,
+    actor,
+    organization=None,
+    account=None,
+    amount: Decimal,
+    origin: str,
+    kind: str,
+    days: int | None,
+    note: str = "",
+    now=None,
+) -> Lot:
+    """Add a lot to a pool or to personal credits (R18). Caller holds a transaction.
+
+    A personal lot is refused while the account's organizational access is enabled (R21),
+    checked under the personal wallet's lock, which enabling access takes too.
+    """
+    now = now or timezone.now()
+    wallet = _lock_wallet(_wallet_for(organization=organization, account=account).pk)
+    if account is not None:
+        enabled = _enabled_access(account)
+        if enabled is not None:
+            raise errors.OrgCreditAccessEnabled(
+                "This account draws credits from the pool of "
+                f"{enabled.organization.name}; it cannot hold personal credits while that "
+                "access is enabled.",
+                field="amount",
+            )
+        if origin == LotOrigin.TRIAL and wallet.lots.filter(origin=LotOrigin.TRIAL).exists():
+            raise TrialCreditsUsed()
+    if days is not None and (days < 1 or days > 36500):
+        raise errors.InvalidRequest(
+            "Days must be between 1 and 36500.", fields={"days": "1–36500"}, field="days"
+        )
+    entry = LedgerEntry.objects.create(
+        wallet=wallet,
+        kind=kind,
+        amount=amount,
+        account=account,
+        organization=organization,
+        actor=actor if getattr(actor, "pk", None) else None,
+        note=note[:255],
+        created_at=now,
+    )
+    lot = Lot.objects.create(
+        wallet=wallet,
+        origin=origin,
+        amount=amount,
+        remaining=amount,
+        arrived_at=now,
+        expires_at=now + timedelta(days=days) if days else None,
+        entry=entry,
+    )
+    new_balance = wallet.balance + amount
+    update = {"balance": new_balance}
+    if organization is not None and wallet.low_balance_alerted:
+        threshold = organization.low_balance_threshold
+        # R30: topping the pool up above the threshold arms the alert again.
+        if threshold is None or _pool_available_locked(wallet.pk, now) >= threshold:
+            update["low_balance_alerted"] = False
+    Wallet.objects.filter(pk=wallet.pk).update(**update)
+    audit_record(
+        actor=actor,
+        action=f"credits.{kind}",
+        organization=organization,
+        target=organization.name if organization is not None else account.email,
+        details={
+            "amount": format_amount(amount),
+            "lot": lot.pk,
+            "expires_at": lot.expires_at.isoformat() if lot.expires_at else None,
+        },
+    )
+    return lot
+
+
+def _pool_available_locked(wallet_id, now) -> Decimal:
+    total = (
+        Lot.objects.filter(wallet_id=wallet_id, remaining__gt=0)
+        .filter(unexpired_lots_q(now))
+        .aggregate(total=Sum("remaining"))["total"]
+    )
+    return total or ZERO
+
+
+def _record_order(*, buyer, organization, amount: Decimal, days: int):
+    from licensing.models import Order, OrderLine
+
+    order = Order.objects.create(
+        buyer=buyer,
+        organization=organization,
+        status="paid",
+        total=(amount * CREDIT_UNIT_PRICE).quantize(Decimal("0.01")),
+    )
+    OrderLine.objects.create(
+        order=order,
+        item=OrderLine.Item.CREDITS,
+        quantity=1,
+        term_days=days,
+        credits=amount,
+        unit_price=CREDIT_UNIT_PRICE,
+    )
+    return order
+
+
+def pool_credits_purchase(*, actor, organization, amount) -> Lot:
+    """R19: the administrator buys credits for the pool; a paid order is recorded (simulated
+    checkout, R15) and a lot arrives that expires after settings.CREDIT_LOT_DAYS (R18)."""
+    amount = _amount(amount)
+    days = settings.CREDIT_LOT_DAYS
+    with transaction.atomic():
+        order = _record_order(buyer=actor, organization=organization, amount=amount, days=days)
+        return _lot_add(
+            actor=actor,
+            organization=organization,
+            amount=amount,
+            origin=LotOrigin.PURCHASE,
+            kind=EntryKind.PURCHASE,
+            days=days,
+            note=f"Order #{order.pk}",
+        )
+
+
+def personal_credits_purchase(*, actor, amount) -> Lot:
+    """A user buys personal credits, unless their organizational access is enabled (R21)."""
+    amount = _amount(amount)
+    days = settings.CREDIT_LOT_DAYS
+    with transaction.atomic():
+        lot = _lot_add(
+            actor=actor,
+            account=actor,
+            amount=amount,
+            origin=LotOrigin.PURCHASE,
+            kind=EntryKind.PURCHASE,
+            days=days,
+        )
+        order = _record_order(buyer=actor, organization=None, amount=amount, days=days)
+        LedgerEntry.objects.filter(pk=lot.entry_id).update(note=f"Order #{order.pk}")
+    return lot
+
+
+def credits_grant(
+    *, actor, amount, organization=None, account=None, days: int | None = None, note: str = ""
+) -> Lot:
+    """Staff grant credits to a pool or to an account (R32, R21 applies to accounts)."""
+    if (organization is None) == (account is None):
+        raise errors.InvalidRequest("Grant to an organization or to an account, not both.")
+    amount = _amount(amount)
+    with transaction.atomic():
+        return _lot_add(
+            actor=actor,
+            organization=organization,
+            account=account,
+            amount=amount,
+            origin=LotOrigin.GRANT,
+            kind=EntryKind.GRANT,
+            days=days if days is not None else settings.CREDIT_LOT_DAYS,
+            note=note,
+        )
+
+
+def trial_credits_grant(*, actor, account) -> Lot:
+    """R16: one grant of settings.TRIAL_CREDITS per account, only without organizational
+    credit access; they expire after 30 days like a trial."""
+    amount = _amount(str(settings.TRIAL_CREDITS), field="trial_credits")
+    with transaction.atomic():
+        return _lot_add(
+            actor=actor,
+            account=account,
+            amount=amount,
+            origin=LotOrigin.TRIAL,
+            kind=EntryKind.TRIAL,
+            days=TRIAL_CREDIT_DAYS,
+        )
+
+
+# --- Access and quotas (R20, R21) ---------------------------------------------------------
+
+
+def _parse_access(mode, limit, period) -> tuple[str, Decimal | None, str]:
+    if mode not in AccessMode.values:
+        raise errors.InvalidRequest(
+            "Choose disabled, unlimited or quota.",
+            fields={"mode": "one of disabled, unlimited, quota"},
+            field="mode",
+        )
+    if period in (None, ""):
+        period = QuotaPeriod.NONE
+    if period not in QuotaPeriod.values:
+        raise errors.InvalidRequest(
+            "Choose the period none or monthly.",
+            fields={"period": "one of none, monthly"},
+            field="period",
+        )
+    if mode == AccessMode.QUOTA:
+        if limit in (None, ""):
+            raise errors.InvalidRequest(
+                "A quota needs a limit.", fields={"limit": "required with quota"}, field="limit"
+            )
+        limit = _amount(limit, field="limit", allow_zero=True)
+    else:
+        if limit not in (None, ""):
+            raise errors.InvalidRequest(
+                "A limit goes only with a quota.",
+                fields={"limit": "only with mode quota"},
+                field="limit",
+            )
+        if period != QuotaPeriod.NONE:
+            raise errors.InvalidRequest(
+                "A period goes only with a quota.",
+                fields={"period": "only with mode quota"},
+                field="period",
+            )
+        limit = None
+    return mode, limit, period
+
+
+def access_set(*, actor, access: CreditAccess, mode, limit=None, period=None) -> CreditAccess:
+    """Set a member's organizational credit access (R20), obeying R21.
+
+    Enabling is refused while the account has active personal credits (the message says how
+    many and until when) or while its access is enabled in another organization; the partial
+    unique index on enabled accesses settles a race between two organizations. The usage is
+    recomputed from the ledger for the (possibly new) period, and the alert level is set to
+    what the usage already reached so that only later crossings send alerts (R30).
+    """
+    mode, limit, period = _parse_access(mode, limit, period)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            if mode != AccessMode.DISABLED:
+                # Wallet before access (lock order); buying personal credits takes it too.
+                _lock_wallet(_wallet_for(account=access.account).pk)
+                active = _personal_active_summary(access.account, now)
+                if active is not None:
+                    amount, until = active
+                    until_text = f"until {until:%Y-%m-%d}" if until else "without expiry"
+                    raise errors.PersonalCreditsActive(
+                        f"{access.account.email} has {format_amount(amount)} active personal "
+                        f"credits ({until_text}); access can be enabled once they are used up "
+                        "or expired.",
+                        field="mode",
+                    )
+            locked = (
+                CreditAccess.objects.select_for_update(of=("self",))
+                .select_related("organization", "account")
+                .get(pk=access.pk)
+            )
+            if mode != AccessMode.DISABLED and _enabled_access(
+                locked.account, exclude_pk=locked.pk
+            ):
+                raise errors.CreditAccessEnabledElsewhere(
+                    f"{locked.account.email} already draws credits from another organization.",
+                    field="mode",
+                )
+            before = {
+                "mode": locked.mode,
+                "limit": format_amount(locked.limit),
+                "period": locked.period,
+            }
+            start = current_period_start(period, now)
+            used = usage_from_ledger(
+                account_id=locked.account_id, organization_id=locked.organization_id, start=start
+            )
+            locked.mode, locked.limit, locked.period = mode, limit, period
+            locked.period_start = start
+            locked.used = used
+            locked.alert_level = alert_level_for(used, limit) if mode == AccessMode.QUOTA else 0
+            locked.updated_at = now
+            locked.save(
+                update_fields=[
+                    "mode",
+                    "limit",
+                    "period",
+                    "period_start",
+                    "used",
+                    "alert_level",
+                    "updated_at",
+                ]
+            )
+            after = {"mode": mode, "limit": format_amount(limit), "period": period}
+            if before != after:
+                audit_record(
+                    actor=actor,
+                    action="credit_access.changed",
+                    organization=locked.organization,
+                    target=locked.account.email,
+                    details={"from": before, "to": after},
+                )
+    except IntegrityError as exc:
+        if "credit_access_enabled_in_one_org" in str(exc) or "account" in str(exc):
+            raise errors.CreditAccessEnabledElsewhere(
+                f"{access.account.email} already draws credits from another organization.",
+                field="mode",
+            ) from exc
+        raise
+    return locked
 
 
 def member_access_disable(*, actor, membership) -> CreditAccess | None:
@@ -16,8 +462,9 @@ def member_access_disable(*, actor, membership) -> CreditAccess | None:
         old = access.mode
         access.mode = AccessMode.DISABLED
         access.limit = None
+        access.period = QuotaPeriod.NONE
         access.updated_at = timezone.now()
-        access.save(update_fields=["mode", "limit", "updated_at"])
+        access.save(update_fields=["mode", "limit", "period", "updated_at"])
         audit_record(
             actor=actor,
             action="credit_access.changed",
@@ -26,3 +473,470 @@ def member_access_disable(*, actor, membership) -> CreditAccess | None:
             details={"from": old, "to": AccessMode.DISABLED, "reason": "removed"},
         )
     return access
+
+
+# --- Consumption (R22–R25) ----------------------------------------------------------------
+
+
+@dataclass
+class ConsumptionResult:
+    body: dict
+    created: bool
+
+
+def _consumption_body(entry: LedgerEntry, email: str) -> dict:
+    return {
+        "reference": entry.reference,
+        "account": email,
+        "amount": format_amount(-entry.amount),
+        "source": "organization" if entry.organization_id else "personal",
+        "available_after": format_amount(entry.available_after),
+    }
+
+
+def _replay(entry: LedgerEntry, account, amount: Decimal) -> ConsumptionResult:
+    """R25: the same reference answers the first body; a different payload is a conflict."""
+    if entry.kind != EntryKind.CONSUMPTION or entry.account_id != account.pk:
+        raise errors.ReferenceConflict(field="reference")
+    if -entry.amount != amount:
+        raise errors.ReferenceConflict(field="reference")
+    return ConsumptionResult(body=_consumption_body(entry, account.email), created=False)
+
+
+class _PersonalEmpty(Exception):
+    """Personal credits ran out between the lookup and the lock: route to the pool."""
+
+
+def credits_consume(*, account, amount, reference, actor=None) -> ConsumptionResult:
+    """Consume `amount` credits for `account` under the caller's `reference` (R22–R25).
+
+    Routing (R23): personal credits when active, else the pool of the organization where the
+    account's access is enabled, under that access, else `no_credit_source`. Everything that
+    needs no lock (reference, source lookup) happens first; then one transaction locks the
+    wallet, the access and the lots, checks quota and pool, writes the entry and the caches.
+    A concurrent duplicate reference loses on the unique index and answers the first body.
+    """
+    amount = _amount(amount)
+    _validate_reference(reference)
+    existing = (
+        LedgerEntry.objects.filter(reference=reference)
+        .only("id", "kind", "account_id", "amount", "organization_id", "available_after")
+        .first()
+    )
+    if existing is not None:
+        existing.reference = reference
+        return _replay(existing, account, amount)
+    now = timezone.now()
+    personal_wallet_id = (
+        Lot.objects.filter(wallet__account=account, remaining__gt=0)
+        .filter(unexpired_lots_q(now))
+        .values_list("wallet_id", flat=True)
+        .first()
+    )
+    access = (
+        CreditAccess.objects.filter(account=account)
+        .exclude(mode=AccessMode.DISABLED)
+        .select_related("organization__administrator", "organization__wallet")
+        .first()
+    )
+    if personal_wallet_id is None and access is None:
+        raise errors.NoCreditSource(
+            "This account has no personal credits and no organizational credit access."
+        )
+    try:
+        with transaction.atomic():
+            entry = None
+            if personal_wallet_id is not None:
+                try:
+                    # Raises before writing anything when the credits are gone.
+                    entry = _consume_personal(
+                        account, amount, reference, personal_wallet_id, now, actor
+                    )
+                except _PersonalEmpty:
+                    entry = None
+            if entry is None:
+                if access is None:
+                    raise errors.NoCreditSource(
+                        "This account has no personal credits and no organizational access."
+                    )
+                entry = _consume_pool(account, amount, reference, access, now, actor)
+    except IntegrityError as exc:
+        if "reference" not in str(exc):
+            raise
+        existing = LedgerEntry.objects.get(reference=reference)
+        return _replay(existing, account, amount)
+    return ConsumptionResult(body=_consumption_body(entry, account.email), created=True)
+
+
+def _consume_personal(account, amount, reference, wallet_id, now, actor) -> LedgerEntry:
+    wallet = _lock_wallet(wallet_id)
+    lots = _spendable_lots(wallet_id, now)
+    available = sum((lot.remaining for lot in lots), ZERO)
+    if available == 0:
+        raise _PersonalEmpty
+    if amount > available:
+        raise errors.InsufficientCredits(
+            f"Only {format_amount(available)} personal credits are available.", field="amount"
+        )
+    entry = LedgerEntry.objects.create(
+        wallet=wallet,
+        kind=EntryKind.CONSUMPTION,
+        amount=-amount,
+        account=account,
+        reference=reference,
+        available_after=available - amount,
+        actor=actor if getattr(actor, "pk", None) else None,
+        created_at=now,
+    )
+    _apply_movements(entry, [(lot, -take) for lot, take in _burn(lots, amount)])
+    Wallet.objects.filter(pk=wallet.pk).update(balance=wallet.balance - amount)
+    audit_record(
+        actor=actor,
+        action="credits.consumed",
+        target=reference,
+        details={"account": account.email, "amount": format_amount(amount), "source": "personal"},
+    )
+    return entry
+
+
+def _consume_pool(account, amount, reference, access, now, actor) -> LedgerEntry:
+    organization = access.organization
+    wallet_row = getattr(organization, "wallet", None)
+    wallet = _lock_wallet(wallet_row.pk) if wallet_row is not None else None
+    access = CreditAccess.objects.select_for_update().get(pk=access.pk)
+    if access.mode == AccessMode.DISABLED:
+        raise errors.NoCreditSource("This account's organizational credit access was disabled.")
+    lots = _spendable_lots(wallet.pk, now) if wallet is not None else []
+    pool = sum((lot.remaining for lot in lots), ZERO)
+    used = access_used_now(access, now)
+    alert_level = access.alert_level
+    if access.period == QuotaPeriod.MONTHLY and access.period_start != current_period_start(
+        access.period, now
+    ):
+        alert_level = 0  # R30: a new period arms the alerts again.
+    if access.mode == AccessMode.QUOTA:
+        room = max(access.limit - used, ZERO)
+        # R22: when both the quota and the pool are short, the answer is quota_exceeded.
+        if amount > room:
+            raise errors.QuotaExceeded(
+                f"This would exceed the quota: {format_amount(room)} of "
+                f"{format_amount(access.limit)} left"
+                + (" this month." if access.period == QuotaPeriod.MONTHLY else "."),
+                field="amount",
+            )
+    if amount > pool:
+        raise errors.InsufficientCredits(
+            f"Only {format_amount(pool)} credits are available in the pool.", field="amount"
+        )
+    used_after = used + amount
+    pool_after = pool - amount
+    is_quota = access.mode == AccessMode.QUOTA
+    available_after = min(access.limit - used_after, pool_after) if is_quota else pool_after
+    entry = LedgerEntry.objects.create(
+        wallet=wallet,
+        kind=EntryKind.CONSUMPTION,
+        amount=-amount,
+        account=account,
+        organization=organization,
+        reference=reference,
+        available_after=available_after,
+        quota_limit=access.limit if is_quota else None,
+        quota_used_after=used_after if is_quota else None,
+        actor=actor if getattr(actor, "pk", None) else None,
+        created_at=now,
+    )
+    _apply_movements(entry, [(lot, -take) for lot, take in _burn(lots, amount)])
+
+    wallet_update = {"balance": wallet.balance - amount}
+    threshold = organization.low_balance_threshold
+    if threshold is not None and pool_after < threshold and not wallet.low_balance_alerted:
+        wallet_update["low_balance_alerted"] = True
+        _alert_low_balance(organization, pool_after)
+    Wallet.objects.filter(pk=wallet.pk).update(**wallet_update)
+
+    new_level = max(alert_level, alert_level_for(used_after, access.limit)) if is_quota else 0
+    if new_level > alert_level:
+        _alert_quota(access, account, new_level, used_after)
+    CreditAccess.objects.filter(pk=access.pk).update(
+        used=used_after,
+        period_start=current_period_start(access.period, now),
+        alert_level=new_level,
+    )
+    audit_record(
+        actor=actor,
+        action="credits.consumed",
+        organization=organization,
+        target=reference,
+        details={
+            "account": account.email,
+            "amount": format_amount(amount),
+            "source": "organization",
+        },
+    )
+    return entry
+
+
+def _alert_quota(access, account, level, used_after) -> None:
+    """R30: the member and the administrator hear once per crossing of 80% and of 100%."""
+    organization = access.organization
+    context = {
+        "account": account,
+        "organization": organization,
+        "level": level,
+        "limit": format_amount(access.limit),
+        "used": format_amount(used_after),
+        "monthly": access.period == QuotaPeriod.MONTHLY,
+    }
+    recipients = [account.email]
+    if organization.administrator.email != account.email:
+        recipients.append(organization.administrator.email)
+    email_send(
+        to=recipients,
+        subject=f"Credit quota {level}% used: {account.email}",
+        template="quota_alert",
+        context=context,
+    )
+
+
+def _alert_low_balance(organization, pool_after) -> None:
+    email_send(
+        to=organization.administrator.email,
+        subject=f"Low credit balance: {organization.name}",
+        template="pool_low_balance",
+        context={
+            "organization": organization,
+            "available": format_amount(pool_after),
+            "threshold": format_amount(organization.low_balance_threshold),
+        },
+    )
+
+
+# --- Refunds (R26) ------------------------------------------------------------------------
+
+
+def credits_refund(*, reference, amount=None, actor=None) -> dict:
+    """Refund a consumption once, fully or partly (R26).
+
+    The credits go back to the lots they came from, the last lot drawn first; a lot that
+    has been written off as expired meanwhile gets them back and loses them again at once in
+    a new expiry entry, so they stay expired. The member's usage is recomputed for the
+    current period: a refund counts in the period of its consumption (R22).
+    """
+    _validate_reference(reference)
+    consumption = (
+        LedgerEntry.objects.filter(reference=reference, kind=EntryKind.CONSUMPTION)
+        .select_related("account", "organization")
+        .first()
+    )
+    if consumption is None:
+        raise errors.NotFound("No consumption with this reference.")
+    consumed = -consumption.amount
+    amount = consumed if amount in (None, "") else _amount(amount)
+    if amount > consumed:
+        raise errors.RefundExceedsConsumption(
+            f"The consumption was {format_amount(consumed)}; a refund cannot exceed it.",
+            field="amount",
+        )
+    account = consumption.account
+    organization = consumption.organization
+    access = (
+        CreditAccess.objects.filter(account=account, organization=organization).first()
+        if organization is not None
+        else None
+    )
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            wallet = _lock_wallet(consumption.wallet_id)
+            if access is not None:
+                access = CreditAccess.objects.select_for_update().get(pk=access.pk)
+            if LedgerEntry.objects.filter(refund_of=consumption).exists():
+                raise errors.AlreadyRefunded()
+            taken = list(
+                LotMovement.objects.filter(entry=consumption)
+                .order_by("-id")
+                .values_list("lot_id", "amount")
+            )
+            lots = {
+                lot.pk: lot
+                for lot in Lot.objects.select_for_update()
+                .filter(pk__in=[lot_id for lot_id, _ in taken])
+                .order_by("id")
+            }
+            entry = LedgerEntry.objects.create(
+                wallet=wallet,
+                kind=EntryKind.REFUND,
+                amount=amount,
+                account=account,
+                organization=organization,
+                refund_of=consumption,
+                actor=actor if getattr(actor, "pk", None) else None,
+                created_at=now,
+            )
+            changes, left = [], amount
+            for lot_id, took in taken:
+                if left <= 0:
+                    break
+                give = min(-took, left)
+                changes.append((lots[lot_id], give))
+                left -= give
+            _apply_movements(entry, changes)
+            written_off = ZERO
+            for lot, give in changes:
+                if lot.expired_entry_id is not None:
+                    expiry = LedgerEntry.objects.create(
+                        wallet=wallet,
+                        kind=EntryKind.EXPIRY,
+                        amount=-give,
+                        account=account if organization is None else None,
+                        organization=organization,
+                        note=f"Refund to expired lot #{lot.pk}",
+                        created_at=now,
+                    )
+                    _apply_movements(expiry, [(lot, -give)])
+                    written_off += give
+            Wallet.objects.filter(pk=wallet.pk).update(
+                balance=wallet.balance + amount - written_off
+            )
+            if access is not None:
+                start = current_period_start(access.period, now)
+                CreditAccess.objects.filter(pk=access.pk).update(
+                    used=usage_from_ledger(
+                        account_id=account.pk, organization_id=organization.pk, start=start
+                    ),
+                    period_start=start,
+                )
+            audit_record(
+                actor=actor,
+                action="credits.refunded",
+                organization=organization,
+                target=reference,
+                details={"account": account.email, "amount": format_amount(amount)},
+            )
+    except IntegrityError as exc:
+        if "refund" in str(exc):
+            raise errors.AlreadyRefunded() from exc
+        raise
+    return {
+        "reference": reference,
+        "refunded": format_amount(amount),
+        "available_after": format_amount(account_spendable(account)["available"]),
+    }
+
+
+# --- Expiry (R28) -------------------------------------------------------------------------
+
+
+def credits_expire(*, actor=None, now=None) -> int:
+    """Write an expiry entry for each lot that has expired with credits left (R28).
+
+    Idempotent: a written-off lot has `expired_entry` and no remaining amount. Each wallet is
+    handled in its own short transaction under its lock, so the command can run from cron
+    beside live consumptions.
+    """
+    now = now or timezone.now()
+    wallet_ids = (
+        Lot.objects.filter(expires_at__lte=now, remaining__gt=0, expired_entry__isnull=True)
+        .values_list("wallet_id", flat=True)
+        .distinct()
+        .order_by("wallet_id")
+    )
+    count = 0
+    for wallet_id in list(wallet_ids):
+        with transaction.atomic():
+            wallet = Wallet.objects.select_for_update(of=("self",)).select_related(
+                "organization", "account"
+            )
+            wallet = wallet.get(pk=wallet_id)
+            lots = list(
+                Lot.objects.select_for_update()
+                .filter(
+                    wallet_id=wallet_id,
+                    expires_at__lte=now,
+                    remaining__gt=0,
+                    expired_entry__isnull=True,
+                )
+                .order_by("id")
+            )
+            total = ZERO
+            for lot in lots:
+                entry = LedgerEntry.objects.create(
+                    wallet=wallet,
+                    kind=EntryKind.EXPIRY,
+                    amount=-lot.remaining,
+                    account=wallet.account,
+                    organization=wallet.organization,
+                    note=f"Lot #{lot.pk} expired",
+                    created_at=now,
+                )
+                total += lot.remaining
+                LotMovement.objects.create(entry=entry, lot=lot, amount=-lot.remaining)
+                Lot.objects.filter(pk=lot.pk).update(remaining=ZERO, expired_entry=entry)
+                count += 1
+            Wallet.objects.filter(pk=wallet.pk).update(balance=wallet.balance - total)
+            audit_record(
+                actor=actor,
+                action="credits.expired",
+                organization=wallet.organization,
+                target=str(wallet),
+                details={"lots": [lot.pk for lot in lots], "amount": format_amount(total)},
+            )
+    return count
+
+
+# --- Requests for more credits (R29) ------------------------------------------------------
+
+
+def credit_request_create(*, account, amount, message: str = "") -> CreditRequest:
+    """R29: a member asks their organization's administrator for more credits."""
+    amount = _amount(amount)
+    access = _enabled_access(account)
+    organization = access.organization if access is not None else None
+    if organization is None:
+        membership = account.memberships.filter(role="member").select_related("organization")
+        membership = membership.first()
+        organization = membership.organization if membership is not None else None
+    if organization is None:
+        raise errors.NotAMember("You are not a user of an organization.", field="amount")
+    message = (message or "").strip()[:2000]
+    with transaction.atomic():
+        request = CreditRequest.objects.create(
+            organization=organization, account=account, amount=amount, message=message
+        )
+        audit_record(
+            actor=account,
+            action="credits.requested",
+            organization=organization,
+            target=account.email,
+            details={"amount": format_amount(amount)},
+        )
+        email_send(
+            to=organization.administrator.email,
+            subject=f"{account.email} asks for {format_amount(amount)} credits",
+            template="credit_request",
+            context={
+                "account": account,
+                "organization": organization,
+                "amount": format_amount(amount),
+                "message": message,
+            },
+        )
+    return request
+
+
+def credit_request_close(*, actor, credit_request: CreditRequest) -> CreditRequest:
+    with transaction.atomic():
+        locked = CreditRequest.objects.select_for_update().get(pk=credit_request.pk)
+        if locked.state == CreditRequestState.CLOSED:
+            return locked
+        locked.state = CreditRequestState.CLOSED
+        locked.closed_at = timezone.now()
+        locked.save(update_fields=["state", "closed_at"])
+        audit_record(
+            actor=actor,
+            action="credits.request_closed",
+            organization=locked.organization,
+            target=locked.account.email,
+            details={"amount": format_amount(locked.amount)},
+        )
+    return locked
