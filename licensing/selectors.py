@@ -64,8 +64,9 @@ def catalog_for_account(*, account, now=None) -> list[dict]:
     now = now or timezone.now()
     products = list(Product.objects.filter(active=True).order_by("name"))
     had = set(
-        License.objects.filter(account=account, kind__in=[LicenseKind.TRIAL, LicenseKind.BETA])
-        .values_list("product_id", "kind")
+        License.objects.filter(
+            account=account, kind__in=[LicenseKind.TRIAL, LicenseKind.BETA]
+        ).values_list("product_id", "kind")
     )
     seat_from = dict(
         License.objects.filter(assignee__account=account)
@@ -165,7 +166,8 @@ def seats_for_org(*, organization, product, state: str = "all", query: str = "",
         seats = seats.filter(starts_at__gt=now)
     if query:
         seats = seats.filter(
-            Q(assignee__account__email__icontains=query) | Q(assignee__account__name__icontains=query)
+            Q(assignee__account__email__icontains=query)
+            | Q(assignee__account__name__icontains=query)
         )
     return seats.select_related("product", "assignee__account").order_by("id")
 
