@@ -1,0 +1,253 @@
+"""Credit endpoints of the JSON API (SPEC "JSON API"; R17, R20–R26)."""
+
+from decimal import Decimal
+
+import pytest
+
+from credits.models import LedgerEntry
+from portal.services import api_token_create
+from tests.credits.factories import access_of, consume, fund_personal, fund_pool, set_access
+from tests.factories import add_member, make_org_admin
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+
+
+@pytest.fixture
+def service_headers(db):
+    _token, secret = api_token_create(
+        actor=None, name="render farm", scopes=["credits:read", "credits:consume"]
+    )
+    return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def read_only_headers(db):
+    _token, secret = api_token_create(actor=None, name="reader", scopes=["credits:read"])
+    return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def org_headers(org_admin, organization):
+    _token, secret = api_token_create(
+        actor=org_admin, name="automation", scopes=["org:admin"], organization=organization
+    )
+    return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+
+
+def post(client, url, body, headers):
+    return client.post(url, body, content_type="application/json", **headers)
+
+
+def put(client, url, body, headers):
+    return client.put(url, body, content_type="application/json", **headers)
+
+
+def test_account_credits_reports_source_available_and_quota(
+    client, service_headers, organization, member
+):
+    fund_pool(organization, "100.00")
+    set_access(member, organization, "quota", "30.5", "monthly")
+    consume(member, "10.00")
+    response = client.get(f"/api/v1/accounts/{member.email.upper()}/credits", **service_headers)
+    assert response.status_code == 200
+    assert response.json() == {
+        "account": member.email,
+        "source": "organization",
+        "available": "20.50",
+        "quota": {"limit": "30.50", "used": "10.00", "period": "monthly"},
+    }
+
+
+def test_account_without_source_and_unknown_account(client, service_headers, member):
+    response = client.get(f"/api/v1/accounts/{member.email}/credits", **service_headers)
+    assert response.json() == {
+        "account": member.email,
+        "source": None,
+        "available": "0.00",
+        "quota": None,
+    }
+    response = client.get("/api/v1/accounts/nobody@example.com/credits", **service_headers)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_personal_source_is_reported(client, service_headers, member):
+    fund_personal(member, "12.5")
+    body = client.get(f"/api/v1/accounts/{member.email}/credits", **service_headers).json()
+    assert (body["source"], body["available"], body["quota"]) == ("personal", "12.50", None)
+
+
+def test_consumption_201_then_replay_200_with_the_same_body(
+    client, service_headers, organization, member
+):
+    fund_pool(organization, "10.00")
+    set_access(member, organization, "unlimited")
+    body = {"account": member.email, "amount": "2.5", "reference": "job:1_a.b-c"}
+    first = post(client, "/api/v1/credits/consumptions", body, service_headers)
+    assert first.status_code == 201
+    assert first.json() == {
+        "reference": "job:1_a.b-c",
+        "account": member.email,
+        "amount": "2.50",
+        "source": "organization",
+        "available_after": "7.50",
+    }
+    again = post(client, "/api/v1/credits/consumptions", body, service_headers)
+    assert again.status_code == 200 and again.json() == first.json()
+    conflict = post(
+        client, "/api/v1/credits/consumptions", {**body, "amount": "3.00"}, service_headers
+    )
+    assert conflict.status_code == 409
+    assert conflict.json()["error"]["code"] == "reference_conflict"
+    assert LedgerEntry.objects.filter(kind="consumption").count() == 1
+
+
+@pytest.mark.parametrize(
+    "amount", [2.5, 3, "1e2", "-1", "+1", " 1", "1 ", "1.005", "0", "0.00", "1234567890123", ""]
+)
+def test_bad_amounts_are_400_with_fields(client, service_headers, organization, member, amount):
+    fund_pool(organization, "10.00")
+    set_access(member, organization, "unlimited")
+    body = {"account": member.email, "amount": amount, "reference": "job-1"}
+    response = post(client, "/api/v1/credits/consumptions", body, service_headers)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request" and "amount" in error["fields"]
+    assert not LedgerEntry.objects.filter(kind="consumption").exists()
+
+
+@pytest.mark.parametrize("reference", ["", "a b", "x" * 201, "ü", "a/b"])
+def test_bad_references_are_400(client, service_headers, organization, member, reference):
+    fund_pool(organization, "10.00")
+    set_access(member, organization, "unlimited")
+    body = {"account": member.email, "amount": "1", "reference": reference}
+    response = post(client, "/api/v1/credits/consumptions", body, service_headers)
+    assert response.status_code == 400
+    assert "reference" in response.json()["error"]["fields"]
+
+
+def test_402_codes(client, service_headers, organization, member):
+    fund_pool(organization, "5.00")
+    url = "/api/v1/credits/consumptions"
+    body = {"account": member.email, "amount": "6.00", "reference": "r-1"}
+    assert post(client, url, body, service_headers).json()["error"]["code"] == "no_credit_source"
+    set_access(member, organization, "quota", "5.50")
+    response = post(client, url, body, service_headers)
+    assert response.status_code == 402 and response.json()["error"]["code"] == "quota_exceeded"
+    set_access(member, organization, "unlimited")
+    response = post(client, url, body, service_headers)
+    assert response.status_code == 402
+    assert response.json()["error"]["code"] == "insufficient_credits"
+
+
+def test_refund_full_partial_and_errors(client, service_headers, organization, member):
+    fund_pool(organization, "10.00")
+    set_access(member, organization, "quota", "8.00")
+    consume(member, "4.00", "job-r1")
+    consume(member, "2.00", "job-r2")
+    url = "/api/v1/credits/consumptions/{}/refund"
+    response = post(client, url.format("job-r1"), {"amount": "1.5"}, service_headers)
+    assert response.status_code == 200
+    assert response.json() == {
+        "reference": "job-r1",
+        "refunded": "1.50",
+        "available_after": "3.50",
+    }
+    again = post(client, url.format("job-r1"), {}, service_headers)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_refunded"
+    too_much = post(client, url.format("job-r2"), {"amount": "2.01"}, service_headers)
+    assert too_much.json()["error"]["code"] == "refund_exceeds_consumption"
+    whole = client.post(
+        url.format("job-r2"), "", content_type="application/json", **service_headers
+    )
+    assert whole.status_code == 200 and whole.json()["refunded"] == "2.00"
+    missing = post(client, url.format("nope"), {}, service_headers)
+    assert missing.status_code == 404
+    assert post(client, url.format("job-r2"), {"amount": 1}, service_headers).status_code == 400
+    assert access_of(member).used == D("2.50")
+
+
+def test_scopes_are_enforced(client, read_only_headers, org_headers, member):
+    body = {"account": member.email, "amount": "1", "reference": "x"}
+    response = post(client, "/api/v1/credits/consumptions", body, read_only_headers)
+    assert response.status_code == 403
+    response = client.get(f"/api/v1/accounts/{member.email}/credits", **org_headers)
+    assert response.status_code == 403
+    assert client.get(f"/api/v1/accounts/{member.email}/credits").status_code == 401
+
+
+def test_put_credit_access_sets_quota_and_refuses_bad_combinations(
+    client, org_headers, organization, member
+):
+    url = f"/api/v1/org/members/{member.email}/credit-access"
+    response = put(client, url, {"mode": "quota", "limit": "25.5"}, org_headers)
+    assert response.status_code == 200
+    assert response.json() == {
+        "email": member.email,
+        "mode": "quota",
+        "limit": "25.50",
+        "period": "none",
+        "used": "0.00",
+    }
+    for body in (
+        {"mode": "quota"},
+        {"mode": "unlimited", "limit": "5"},
+        {"mode": "disabled", "limit": "5"},
+        {"mode": "quota", "limit": 5},
+        {"mode": "quota", "limit": "5", "period": "weekly"},
+        {"mode": "sometimes"},
+        {"mode": "quota", "limit": "1.234"},
+    ):
+        response = put(client, url, body, org_headers)
+        assert response.status_code == 400, body
+        assert response.json()["error"]["fields"]
+    response = put(client, url, {"mode": "quota", "limit": "9", "period": "monthly"}, org_headers)
+    assert response.json()["period"] == "monthly"
+    response = put(client, url, {"mode": "unlimited"}, org_headers)
+    assert response.json() == {
+        "email": member.email,
+        "mode": "unlimited",
+        "limit": None,
+        "period": "none",
+        "used": "0.00",
+    }
+
+
+def test_put_credit_access_r21_conflicts(client, org_headers, organization, member):
+    fund_personal(member, "3.00")
+    url = f"/api/v1/org/members/{member.email}/credit-access"
+    response = put(client, url, {"mode": "unlimited"}, org_headers)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "personal_credits_active"
+    assert "3.00" in response.json()["error"]["message"]
+
+    other = make_org_admin().administered_organization
+    elsewhere = add_member(other).account
+    add_member(organization, elsewhere) if False else None
+    set_access(elsewhere, other, "unlimited")
+    own_admin = other.administrator
+    # The other organization's administrator is also a user here (R5) with access there.
+    from organizations.models import Role
+    from organizations.services import membership_create
+
+    membership_create(organization=organization, account=own_admin, role=Role.MEMBER)
+    set_access(own_admin, other, "unlimited")
+    url = f"/api/v1/org/members/{own_admin.email}/credit-access"
+    response = put(client, url, {"mode": "quota", "limit": "1"}, org_headers)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "credit_access_enabled_elsewhere"
+
+
+def test_put_credit_access_is_limited_to_the_tokens_organization(client, org_headers, outsider):
+    stranger = add_member(outsider.administered_organization).account
+    for email in (stranger.email, outsider.email, "nobody@example.com"):
+        url = f"/api/v1/org/members/{email}/credit-access"
+        response = put(client, url, {"mode": "unlimited"}, org_headers)
+        assert response.status_code == 404
+    assert access_of(stranger).mode == "disabled"
+
+
+def test_put_credit_access_needs_an_org_token(client, service_headers, member):
+    url = f"/api/v1/org/members/{member.email}/credit-access"
+    assert put(client, url, {"mode": "unlimited"}, service_headers).status_code == 403
