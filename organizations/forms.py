@@ -112,6 +112,8 @@ class MemberImportForm(forms.Form):
         label="CSV file",
         help_text="One email address per row, optional header row. UTF-8, at most 1 MiB and "
         "1,000 rows.",
+        # An empty file is the parser's to explain, with the other reasons (R7).
+        allow_empty_file=True,
         error_messages={"required": "Choose a CSV file to upload."},
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )

@@ -90,7 +90,7 @@ def users(request):
 @require_http_methods(["GET", "POST"])
 def member_add(request):
     """R6: add one user by email; field-level errors next to the email."""
-    form = MemberAddForm(request.POST or None)
+    form = MemberAddForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             result = services.member_add(
@@ -256,7 +256,7 @@ def invitation_cancel(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def member_import(request):
     """R7: upload; a malformed file is refused with the reason and changes nothing."""
-    form = MemberImportForm(request.POST or None, request.FILES or None)
+    form = MemberImportForm(*((request.POST, request.FILES) if request.method == "POST" else ()))
     status = 200
     if request.method == "POST":
         status = 422
