@@ -1,0 +1,172 @@
+"""R24, R25, R21 under real concurrency: threads against PostgreSQL, started together."""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from credits import selectors, services
+from credits.models import CreditAccess, LedgerEntry
+from organizations.models import Role
+from organizations.services import membership_create
+from portal import errors
+from tests.credits.factories import access_of, fund_pool, set_access
+from tests.factories import add_member, make_org_admin
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+D = Decimal
+
+
+def run_together(calls):
+    """Run every callable in its own thread, released at once; return results or errors."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def worker(i, call):
+        try:
+            barrier.wait()
+            results[i] = call()
+        except Exception as exc:  # noqa: BLE001 - collected for the assertions
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def consumer(account, amount, reference):
+    return lambda: services.credits_consume(account=account, amount=D(amount), reference=reference)
+
+
+def successes(results):
+    return [r for r in results if isinstance(r, services.ConsumptionResult)]
+
+
+def unexpected(results, *allowed):
+    return [r for r in results if isinstance(r, Exception) and not isinstance(r, allowed)]
+
+
+def test_simultaneous_consumptions_never_overdraw_the_pool():
+    organization = make_org_admin().administered_organization
+    members = [add_member(organization).account for _ in range(4)]
+    fund_pool(organization, "6.00")
+    fund_pool(organization, "4.00", days=30)
+    for account in members:
+        set_access(account, organization, "unlimited")
+    calls = [consumer(members[i % 4], "1.00", f"pool-{i}") for i in range(24)]
+    results = run_together(calls)
+    assert unexpected(results, errors.InsufficientCredits) == []
+    assert len(successes(results)) == 10
+    assert selectors.pool_available(organization=organization) == D("0.00")
+    assert selectors.ledger_verify() == []
+
+
+def test_simultaneous_consumptions_never_overdraw_a_quota():
+    organization = make_org_admin().administered_organization
+    account = add_member(organization).account
+    fund_pool(organization, "100.00")
+    set_access(account, organization, "quota", "5.00", "monthly")
+    results = run_together([consumer(account, "1.00", f"quota-{i}") for i in range(20)])
+    assert unexpected(results, errors.QuotaExceeded) == []
+    assert len(successes(results)) == 5
+    assert access_of(account).used == D("5.00")
+    assert selectors.pool_available(organization=organization) == D("95.00")
+    assert selectors.ledger_verify() == []
+
+
+def test_pool_and_quotas_together_hold_exactly():
+    """Two members with quotas of 6 share a pool of 10: exactly 10 succeed, each ≤ 6."""
+    organization = make_org_admin().administered_organization
+    alice, bob = add_member(organization).account, add_member(organization).account
+    fund_pool(organization, "10.00")
+    set_access(alice, organization, "quota", "6.00")
+    set_access(bob, organization, "quota", "6.00")
+    calls = [consumer(alice, "1.00", f"a-{i}") for i in range(12)]
+    calls += [consumer(bob, "1.00", f"b-{i}") for i in range(12)]
+    results = run_together(calls)
+    assert unexpected(results, errors.QuotaExceeded, errors.InsufficientCredits) == []
+    assert len(successes(results)) == 10
+    used = {a.email: access_of(a).used for a in (alice, bob)}
+    assert sum(used.values()) == D("10.00") and max(used.values()) <= D("6.00")
+    assert selectors.ledger_verify() == []
+
+
+def test_duplicate_references_at_the_same_moment_are_charged_once():
+    organization = make_org_admin().administered_organization
+    account = add_member(organization).account
+    fund_pool(organization, "50.00")
+    set_access(account, organization, "unlimited")
+    results = run_together([consumer(account, "3.00", "same-job") for _ in range(16)])
+    assert unexpected(results) == []
+    created = [r for r in successes(results) if r.created]
+    assert len(created) == 1
+    assert {tuple(sorted(r.body.items())) for r in successes(results)} == {
+        tuple(sorted(created[0].body.items()))
+    }
+    assert LedgerEntry.objects.filter(reference="same-job").count() == 1
+    assert selectors.pool_available(organization=organization) == D("47.00")
+
+
+def test_duplicate_reference_across_accounts_charges_one_and_conflicts_the_rest():
+    organization = make_org_admin().administered_organization
+    accounts = [add_member(organization).account for _ in range(4)]
+    fund_pool(organization, "50.00")
+    for account in accounts:
+        set_access(account, organization, "unlimited")
+    results = run_together([consumer(a, "2.00", "shared-ref") for a in accounts * 3])
+    assert unexpected(results, errors.ReferenceConflict) == []
+    assert len([r for r in successes(results) if r.created]) == 1
+    assert selectors.pool_available(organization=organization) == D("48.00")
+
+
+def test_a_consumption_is_refunded_once_under_concurrency():
+    organization = make_org_admin().administered_organization
+    account = add_member(organization).account
+    fund_pool(organization, "10.00")
+    set_access(account, organization, "quota", "10.00")
+    services.credits_consume(account=account, amount=D("4.00"), reference="to-refund")
+    results = run_together(
+        [lambda: services.credits_refund(reference="to-refund") for _ in range(10)]
+    )
+    assert unexpected(results, errors.AlreadyRefunded) == []
+    assert len([r for r in results if isinstance(r, dict)]) == 1
+    assert selectors.pool_available(organization=organization) == D("10.00")
+    assert access_of(account).used == D("0.00")
+    assert selectors.ledger_verify() == []
+
+
+def test_access_is_enabled_in_one_organization_only_under_concurrency():
+    """R21: two administrators enable the same account at once; one wins."""
+    first = make_org_admin().administered_organization
+    second = make_org_admin().administered_organization
+    account = second.administrator
+    membership_create(organization=first, account=account, role=Role.MEMBER)
+    accesses = list(CreditAccess.objects.filter(account=account))
+    assert len(accesses) == 2
+    results = run_together(
+        [
+            lambda a=a: services.access_set(actor=None, access=a, mode="unlimited")
+            for a in accesses * 4
+        ]
+    )
+    assert unexpected(results, errors.CreditAccessEnabledElsewhere) == []
+    assert CreditAccess.objects.filter(account=account).exclude(mode="disabled").count() == 1
+
+
+def test_enabling_access_and_buying_personal_credits_at_once_leave_one_source():
+    organization = make_org_admin().administered_organization
+    account = add_member(organization).account
+    access = access_of(account)
+    calls = [lambda: services.access_set(actor=None, access=access, mode="unlimited")] * 4
+    calls += [lambda: services.personal_credits_purchase(actor=account, amount="5")] * 4
+    results = run_together(calls)
+    assert unexpected(results, errors.PersonalCreditsActive, errors.OrgCreditAccessEnabled) == []
+    enabled = access_of(account).mode != "disabled"
+    has_personal = selectors.personal_available(account=account) > 0
+    assert enabled != has_personal
