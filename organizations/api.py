@@ -2,7 +2,7 @@
 
 from urllib.parse import urlencode
 
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from credits.amounts import format_amount
 from organizations import selectors, services
@@ -111,7 +111,7 @@ def org_member_add(request, payload: MemberAddIn):
     result = services.member_add(
         actor=token.created_by, organization=organization, email=payload.email
     )
-    return 201, {"email": result.email, "status": result.status}
+    return Status(201, {"email": result.email, "status": result.status})
 
 
 @router.delete("/org/members/{email}", response={204: None}, summary="Remove a user")
@@ -122,4 +122,4 @@ def org_member_remove(request, email: str):
     services.member_remove_by_email(
         actor=request.auth.created_by, organization=organization, email=email
     )
-    return 204, None
+    return Status(204, None)
