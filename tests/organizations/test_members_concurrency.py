@@ -1,0 +1,142 @@
+"""R5 and R6 under truly concurrent requests (PostgreSQL, real threads, a barrier).
+
+Lost races on the partial unique indexes of memberships and invitations must come back as the
+domain errors of SPEC, never as a database error.
+"""
+
+import re
+import threading
+
+import pytest
+from django.core import mail
+from django.db import connection
+
+from organizations import services
+from organizations.models import Account, Invitation, Membership
+from portal import errors
+from tests.factories import AccountFactory, make_org_admin
+
+THREADS = 6
+
+
+def run_together(calls):
+    """Each callable in its own thread, all released at once; the outcomes in order."""
+    barrier = threading.Barrier(len(calls))
+    outcomes = [None] * len(calls)
+
+    def worker(i, call):
+        try:
+            barrier.wait()
+            outcomes[i] = call()
+        except Exception as exc:  # the outcome under test
+            outcomes[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return outcomes
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_account_added_to_several_organizations_at_once_joins_exactly_one():
+    """R5: the organizations are locked separately, so only the partial unique index
+    `membership_member_of_one_org` stops the race; the losers get the domain error."""
+    account = AccountFactory()
+    admins = [make_org_admin() for _ in range(THREADS)]
+    outcomes = run_together(
+        [
+            lambda a=a: services.member_add(
+                actor=a, organization=a.administered_organization, email=account.email
+            )
+            for a in admins
+        ]
+    )
+    winners = [o for o in outcomes if isinstance(o, services.MemberAddResult)]
+    losers = [o for o in outcomes if isinstance(o, errors.MemberOfOtherOrganization)]
+    assert len(winners) == 1 and len(losers) == THREADS - 1, outcomes
+    assert Membership.objects.filter(account=account, role="member").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_account_added_to_one_organization_at_once_joins_once(org_admin, organization):
+    account = AccountFactory()
+    outcomes = run_together(
+        [
+            lambda: services.member_add(
+                actor=org_admin, organization=organization, email=account.email
+            )
+            for _ in range(THREADS)
+        ]
+    )
+    winners = [o for o in outcomes if isinstance(o, services.MemberAddResult)]
+    losers = [o for o in outcomes if isinstance(o, errors.AlreadyMember)]
+    assert len(winners) == 1 and len(losers) == THREADS - 1, outcomes
+    assert Membership.objects.filter(account=account).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_email_invited_at_once_gets_one_invitation(org_admin, organization):
+    outcomes = run_together(
+        [
+            lambda: services.member_add(
+                actor=org_admin, organization=organization, email="race@x.example"
+            )
+            for _ in range(THREADS)
+        ]
+    )
+    winners = [o for o in outcomes if isinstance(o, services.MemberAddResult)]
+    losers = [o for o in outcomes if isinstance(o, errors.AlreadyInvited)]
+    assert len(winners) == 1 and len(losers) == THREADS - 1, outcomes
+    assert Invitation.objects.filter(email="race@x.example").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_invitation_link_used_at_once_creates_one_account(org_admin, organization):
+    """R6: single-use under a row lock, even when the link is submitted several times."""
+    services.member_add(actor=org_admin, organization=organization, email="once@x.example")
+    token = re.search(r"/invitations/([^/\s]+)/", mail.outbox[-1].body).group(1)
+    outcomes = run_together(
+        [
+            lambda i=i: services.invitation_accept(
+                token=token, name=f"Try {i}", password="a sturdy pass phrase 42"
+            )
+            for i in range(THREADS)
+        ]
+    )
+    winners = [o for o in outcomes if isinstance(o, Membership)]
+    losers = [o for o in outcomes if isinstance(o, errors.DomainError)]
+    assert len(winners) == 1 and len(losers) == THREADS - 1, outcomes
+    assert Account.objects.filter(email="once@x.example").count() == 1
+    assert Membership.objects.filter(account__email="once@x.example").count() == 1
+
+
+@pytest.mark.django_db
+def test_lost_race_on_the_index_is_translated_not_a_500(
+    org_admin, organization, outsider, monkeypatch
+):
+    """The check before the insert saw nothing (the other add had not committed yet): the
+    IntegrityError from the partial unique index becomes `member_of_other_organization`."""
+    account = AccountFactory()
+    services.member_add(
+        actor=outsider, organization=outsider.administered_organization, email=account.email
+    )
+    real = services._membership_refusal
+    calls = []
+
+    def stale_first_check(**kwargs):
+        calls.append(kwargs)
+        return None if len(calls) == 1 else real(**kwargs)
+
+    monkeypatch.setattr(services, "_membership_refusal", stale_first_check)
+    with pytest.raises(errors.MemberOfOtherOrganization):
+        services.member_add(actor=org_admin, organization=organization, email=account.email)
+    assert len(calls) == 2
+    assert not Membership.objects.filter(organization=organization, account=account).exists()
