@@ -1,11 +1,476 @@
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+"""Pages: My licenses (R14, R16, R31), the organization's licenses (R13, R15), checkouts.
 
-from licensing import selectors
+Parse → access check → service → render. The organization pages are for its administrator
+only (`org_admin_required`: 404 for anyone else); every seat is fetched through the
+organization, so another organization's seat is a 404 too.
+"""
+
+import secrets
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
+
+from licensing import selectors, services
+from licensing.forms import (
+    ApplyForm,
+    AssignForm,
+    CheckoutForm,
+    LicensePurchaseForm,
+    SeatPurchaseForm,
+)
+from licensing.models import License, Product
+from licensing.services import TERM_CHOICES, order_total
+from portal import errors
+from portal.permissions import org_admin_required
+
+SEATS_PER_PAGE = 50
+ENDED_PER_PAGE = 20
+BULK_MEMBERS_PER_PAGE = 25
+MAX_BULK = 100
+
+
+# --- My licenses ----------------------------------------------------------------------------
 
 
 @login_required
+@require_GET
 def my_licenses(request):
-    """R31: every account sees its personal licenses and the seats assigned to it."""
-    licenses = selectors.licenses_for_account(account=request.user)
-    return render(request, "licensing/my_licenses.html", {"licenses": licenses})
+    """R31: every account sees its personal licenses and the seats assigned to it, with
+    source, kind and expiry; applies for trials and betas (R16); buys licenses (R15)."""
+    account = request.user
+    context = {
+        **selectors.my_licenses(account=account),
+        "catalog": selectors.catalog_for_account(account=account),
+        "purchase_form": LicensePurchaseForm(),
+    }
+    return render(request, "licensing/my_licenses.html", context)
+
+
+@login_required
+@require_POST
+def apply(request):
+    """R16: apply for a trial or a beta; refusals say why (e.g. an organization seat)."""
+    form = ApplyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose an available product and a trial or a beta.")
+        return redirect("licensing:my_licenses")
+    product, kind = form.cleaned_data["product"], form.cleaned_data["kind"]
+    try:
+        lic = services.license_apply(account=request.user, product=product, kind=kind)
+    except errors.DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        what = "30-day trial" if kind == "trial" else "beta"
+        messages.success(
+            request,
+            f"Your {what} of {product.name} has started; it runs until {lic.ends_at:%-d %B %Y}.",
+        )
+    return redirect("licensing:my_licenses")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def personal_checkout(request):
+    """R15: simulated checkout of a personal license: review, then place a paid order."""
+    form = LicensePurchaseForm(request.POST if request.method == "POST" else request.GET or None)
+    if request.method == "POST":
+        token_form = CheckoutForm(request.POST)
+        if form.is_valid() and token_form.is_valid():
+            try:
+                order = services.license_purchase(
+                    actor=request.user,
+                    product=form.cleaned_data["product"],
+                    term_days=form.cleaned_data["term"],
+                    checkout_token=token_form.cleaned_data["checkout_token"],
+                )
+            except errors.DomainError as exc:
+                _form_error(form, exc)
+            else:
+                messages.success(
+                    request,
+                    f"Order #{order.pk} is paid: a {form.cleaned_data['product'].name} license "
+                    f"for {TERM_CHOICES[form.cleaned_data['term']]} is now yours.",
+                )
+                return redirect("licensing:my_licenses")
+    return _checkout_page(
+        request,
+        form,
+        quantity=1,
+        kind="license",
+        back_url=reverse("licensing:my_licenses"),
+        action=reverse("licensing:checkout"),
+    )
+
+
+# --- Organization licenses ------------------------------------------------------------------
+
+
+def _selected_product(request, summary):
+    """The product whose seats are shown: `?product=CODE`, else the first with seats."""
+    code = request.GET.get("product", "").strip()[:50]
+    if code:
+        product = Product.objects.filter(code=code).first()
+        if product is not None:
+            return product
+    if summary:
+        return Product.objects.filter(pk=summary[0]["product_id"]).first()
+    return None
+
+
+def _seat_filters(request) -> dict:
+    state = request.GET.get("state", "all")
+    return {
+        "state": state if state in selectors.SEAT_FILTERS else "all",
+        "q": request.GET.get("q", "").strip()[:100],
+    }
+
+
+def _licenses_context(request, product=None, summary=None) -> dict:
+    organization = request.organization
+    now = timezone.now()
+    summary = (
+        selectors.seat_summary_for_org(organization=organization, now=now)
+        if summary is None
+        else summary
+    )
+    product = product or _selected_product(request, summary)
+    context = {
+        "organization": organization,
+        "summary": summary,
+        "product": product,
+        "buy_form": SeatPurchaseForm(initial={"product": product.code if product else None}),
+        "filters": _seat_filters(request),
+    }
+    if product is None:
+        return context
+    row = next((r for r in summary if r["product_id"] == product.pk), None)
+    filters = context["filters"]
+    seats = selectors.seats_for_org(
+        organization=organization,
+        product=product,
+        state=filters["state"],
+        query=filters["q"],
+        now=now,
+    )
+    seat_page = Paginator(seats, SEATS_PER_PAGE).get_page(request.GET.get("page"))
+    selectors.annotate_seat_states(seat_page.object_list, now)
+    ended_page = Paginator(
+        selectors.ended_seats_for_org(organization=organization, product=product, now=now),
+        ENDED_PER_PAGE,
+    ).get_page(request.GET.get("ended_page"))
+    selectors.annotate_seat_states(ended_page.object_list, now)
+    bulk_q = request.GET.get("bulk_q", "").strip()[:100]
+    bulk_page = Paginator(
+        selectors.members_without_seat(
+            organization=organization, product=product, query=bulk_q, now=now
+        ),
+        BULK_MEMBERS_PER_PAGE,
+    ).get_page(request.GET.get("bulk_page"))
+    base = {"product": product.code}
+    seat_params = {**base, **{k: v for k, v in filters.items() if v and v != "all"}}
+    context.update(
+        row=row,
+        seat_page=seat_page,
+        ended_page=ended_page,
+        bulk_page=bulk_page,
+        bulk_q=bulk_q,
+        page_url=reverse("licensing:org_licenses"),
+        seat_query=urlencode(seat_params) + "&",
+        ended_query=urlencode(base) + "&",
+        bulk_query=urlencode({**base, "bulk_q": bulk_q} if bulk_q else base) + "&",
+        assign_form=AssignForm(auto_id="quick_%s", datalist_id="quick-members"),
+    )
+    return context
+
+
+PARTIALS = {
+    "seat-summary": "seat-summary",
+    "seat-table": "seat-table",
+    "ended-table": "ended-table",
+    "bulk-members": "bulk-members",
+}
+
+
+@org_admin_required
+@require_GET
+def org_licenses(request):
+    """Seats by product: totals, the seats with assignee and validity, assign / revoke /
+    reassign, bulk assignment, ended seats apart, and buying seats (R13, R15)."""
+    context = _licenses_context(request)
+    partial = PARTIALS.get(request.htmx.target) if request.htmx else None
+    template = "licensing/org_licenses.html"
+    if partial and (partial == "seat-summary" or context["product"] is not None):
+        template += f"#{partial}"
+    return render(request, template, context)
+
+
+def _product_or_404(code: str) -> Product:
+    product = Product.objects.filter(code=(code or "")[:50]).first()
+    if product is None:
+        raise Http404("No such product.")
+    return product
+
+
+def _back(product: Product | None) -> str:
+    url = reverse("licensing:org_licenses")
+    return f"{url}?{urlencode({'product': product.code})}" if product else url
+
+
+@org_admin_required
+@require_GET
+def member_search(request):
+    """Members of THIS organization matching typed text, as <option>s for a datalist."""
+    query = request.GET.get("q") or request.GET.get("email") or ""
+    members = selectors.members_search(organization=request.organization, query=query[:100])
+    return render(request, "licensing/member_options.html", {"members": members})
+
+
+@org_admin_required
+@require_POST
+def assign_any(request):
+    """Give some free seat of a product to one member (the usual case)."""
+    product = _product_or_404(request.POST.get("product"))
+    form = AssignForm(request.POST, auto_id="quick_%s", datalist_id="quick-members")
+    if form.is_valid():
+        try:
+            seat = services.seat_assign_any(
+                actor=request.user,
+                organization=request.organization,
+                product=product,
+                email=form.cleaned_data["email"],
+            )
+        except errors.DomainError as exc:
+            form.add_error("email", exc.message)
+        else:
+            messages.success(
+                request,
+                f"Seat #{seat.pk} of {product.name} assigned to {seat.assignee.account.email}.",
+            )
+            if request.htmx:
+                response = render(
+                    request,
+                    "licensing/org_licenses.html#quick-assign",
+                    {
+                        "product": product,
+                        "assign_form": AssignForm(auto_id="quick_%s", datalist_id="quick-members"),
+                    },
+                )
+                # The summary and the seat table both change; which row got the seat is not
+                # known to the page, so the table reloads.
+                trigger_client_event(response, "seatsChanged")
+                return trigger_client_event(response, "seatTableChanged")
+            return redirect(_back(product))
+    if request.htmx:
+        return render(
+            request,
+            "licensing/org_licenses.html#quick-assign",
+            {"product": product, "assign_form": form},
+            status=422,
+        )
+    messages.error(request, "; ".join(form.errors.get("email", ["Enter a member."])))
+    return redirect(_back(product))
+
+
+def _seat_or_404(request, seat_id: int) -> License:
+    seat = (
+        License.objects.filter(pk=seat_id, organization=request.organization)
+        .select_related("product", "assignee__account")
+        .first()
+    )
+    if seat is None:
+        raise Http404("No such seat.")
+    return seat
+
+
+def _row_response(request, seat, *, form=None, editing=False, status=200, changed=False):
+    selectors.annotate_seat_states([seat])
+    response = render(
+        request,
+        "licensing/org_licenses.html#seat-row",
+        {
+            "seat": seat,
+            "form": form
+            or AssignForm(auto_id=f"seat{seat.pk}_%s", datalist_id=f"members-{seat.pk}"),
+            "editing": editing,
+        },
+        status=status,
+    )
+    return trigger_client_event(response, "seatsChanged") if changed else response
+
+
+@org_admin_required
+@require_GET
+def seat_row(request, seat_id: int):
+    """One seat's row (htmx "Cancel" of an inline form); a full page falls back to the list."""
+    seat = _seat_or_404(request, seat_id)
+    if not request.htmx:
+        return redirect(_back(seat.product))
+    return _row_response(request, seat)
+
+
+@org_admin_required
+@require_http_methods(["GET", "POST"])
+def seat_assign(request, seat_id: int):
+    """Assign a free seat, or move an assigned one to another member (R13)."""
+    seat = _seat_or_404(request, seat_id)
+    form = AssignForm(
+        request.POST or None, auto_id=f"seat{seat.pk}_%s", datalist_id=f"members-{seat.pk}"
+    )
+    if request.method == "POST" and form.is_valid():
+        previous = seat.assignee.account.email if seat.assignee_id else None
+        try:
+            seat = services.seat_assign(
+                actor=request.user,
+                organization=request.organization,
+                seat_id=seat.pk,
+                email=form.cleaned_data["email"],
+                allow_reassign=True,
+            )
+        except errors.DomainError as exc:
+            form.add_error("email", exc.message)
+        else:
+            seat = _seat_or_404(request, seat.pk)
+            email = seat.assignee.account.email
+            if previous and previous != email:
+                messages.success(request, f"Seat #{seat.pk} moved from {previous} to {email}.")
+            else:
+                messages.success(request, f"Seat #{seat.pk} assigned to {email}.")
+            if request.htmx:
+                return _row_response(request, seat, changed=True)
+            return redirect(_back(seat.product))
+    if request.htmx:
+        status = 422 if form.errors else 200
+        return _row_response(request, seat, form=form, editing=True, status=status)
+    selectors.annotate_seat_states([seat])
+    return render(
+        request,
+        "licensing/seat_assign.html",
+        {"organization": request.organization, "seat": seat, "form": form},
+        status=422 if form.errors else 200,
+    )
+
+
+@org_admin_required
+@require_POST
+def seat_revoke(request, seat_id: int):
+    seat = _seat_or_404(request, seat_id)
+    email = seat.assignee.account.email if seat.assignee_id else None
+    services.seat_revoke(actor=request.user, organization=request.organization, seat_id=seat.pk)
+    if email:
+        messages.success(request, f"Seat #{seat.pk} revoked from {email}; it is free again.")
+    if request.htmx:
+        return _row_response(request, _seat_or_404(request, seat.pk), changed=True)
+    return redirect(_back(seat.product))
+
+
+@org_admin_required
+@require_POST
+def bulk_assign(request):
+    """One seat of a product to each selected member while free seats last; the report
+    names who got none and why."""
+    product = _product_or_404(request.POST.get("product"))
+    try:
+        ids = [int(v) for v in request.POST.getlist("members")][:MAX_BULK]
+    except ValueError:
+        ids = []
+    if not ids:
+        messages.error(request, "Select at least one member.")
+        return redirect(_back(product) + "#bulk")
+    report = services.seats_bulk_assign(
+        actor=request.user, organization=request.organization, product=product, membership_ids=ids
+    )
+    if report.assigned:
+        messages.success(
+            request,
+            f"{len(report.assigned)} {product.name} seat{'s' if len(report.assigned) != 1 else ''} "
+            f"assigned: {', '.join(report.assigned)}.",
+        )
+    for email, reason in report.refused:
+        messages.error(request, f"No seat for {email}: {reason}.")
+    return redirect(_back(product) + "#bulk")
+
+
+@org_admin_required
+@require_http_methods(["GET", "POST"])
+def org_checkout(request):
+    """R15: simulated checkout of seats: review the order, then record it as paid."""
+    form = SeatPurchaseForm(request.POST if request.method == "POST" else request.GET or None)
+    if request.method == "POST":
+        token_form = CheckoutForm(request.POST)
+        if form.is_valid() and token_form.is_valid():
+            data = form.cleaned_data
+            try:
+                order = services.seats_purchase(
+                    actor=request.user,
+                    organization=request.organization,
+                    product=data["product"],
+                    quantity=data["quantity"],
+                    term_days=data["term"],
+                    checkout_token=token_form.cleaned_data["checkout_token"],
+                )
+            except errors.DomainError as exc:
+                _form_error(form, exc)
+            else:
+                messages.success(
+                    request,
+                    f"Order #{order.pk} is paid: {data['quantity']} {data['product'].name} "
+                    f"seat{'s' if data['quantity'] != 1 else ''} added, unassigned.",
+                )
+                return redirect(_back(data["product"]))
+    return _checkout_page(
+        request,
+        form,
+        quantity=None,
+        kind="seats",
+        back_url=reverse("licensing:org_licenses"),
+        action=reverse("licensing:org_checkout"),
+        organization=request.organization,
+    )
+
+
+def _form_error(form, exc: errors.DomainError):
+    field = exc.field if exc.field in form.fields else None
+    form.add_error(field, exc.message)
+
+
+def _checkout_page(request, form, *, quantity, kind, back_url, action, organization=None):
+    """The order summary (unit price per seat-year, quantity, term, total) and the button
+    that places it; with errors, the form again to correct."""
+    summary = None
+    if form.is_bound and form.is_valid() and not form.errors:
+        data = form.cleaned_data
+        qty = quantity or data["quantity"]
+        now = timezone.now()
+        summary = {
+            "product": data["product"],
+            "quantity": qty,
+            "term": data["term"],
+            "term_label": TERM_CHOICES[data["term"]],
+            "years": data["term"] // 365,
+            "unit_price": data["product"].price,
+            "total": order_total(product=data["product"], quantity=qty, term_days=data["term"]),
+            "valid_until": now + timedelta(days=data["term"]),
+            "token": secrets.token_hex(16),
+        }
+    return render(
+        request,
+        "licensing/checkout.html",
+        {
+            "form": form,
+            "summary": summary,
+            "kind": kind,
+            "back_url": back_url,
+            "action": action,
+            "organization": organization,
+        },
+        status=200 if summary or not form.is_bound else 422,
+    )

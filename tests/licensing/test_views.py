@@ -1,0 +1,441 @@
+"""Pages: My licenses (R14, R16, R31), organization licenses (R13, R15), checkouts."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.messages import get_messages
+from django.utils import timezone
+
+from licensing.models import License, Order
+from tests.factories import AccountFactory, add_member
+from tests.licensing.factories import ProductFactory, make_personal, make_seat, make_seats
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def htmx(target=None):
+    headers = dict(HTMX)
+    if target:
+        headers["HTTP_HX_TARGET"] = target
+    return headers
+
+
+def texts(response):
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def give(organization, seat, account):
+    License.objects.filter(pk=seat.pk).update(
+        assignee=organization.memberships.get(account=account), assigned_at=timezone.now()
+    )
+
+
+# --- Access (SPEC "Security") ---------------------------------------------------------------
+
+ORG_URLS = [
+    ("get", "/organization/licenses/"),
+    ("get", "/organization/licenses/members/?q=a"),
+    ("get", "/organization/licenses/checkout/"),
+    ("post", "/organization/licenses/checkout/"),
+    ("post", "/organization/licenses/assign/"),
+    ("post", "/organization/licenses/bulk-assign/"),
+    ("get", "/organization/licenses/seats/{seat}/"),
+    ("get", "/organization/licenses/seats/{seat}/assign/"),
+    ("post", "/organization/licenses/seats/{seat}/assign/"),
+    ("post", "/organization/licenses/seats/{seat}/revoke/"),
+]
+
+
+@pytest.mark.parametrize(("method", "url"), ORG_URLS)
+def test_org_license_urls_are_404_for_members_and_accounts_without_organization(
+    client, organization, member, product, method, url
+):
+    seat = make_seat(organization, product)
+    give(organization, seat, member)
+    url = url.format(seat=seat.pk)
+    for who in (member, AccountFactory()):
+        client.force_login(who)
+        response = getattr(client, method)(url, {"product": product.code, "email": who.email})
+        assert response.status_code == 404, (who, url)
+    assert License.objects.get(pk=seat.pk).assignee.account == member
+    assert not Order.objects.exists()
+
+
+@pytest.mark.parametrize(("method", "url"), [u for u in ORG_URLS if "{seat}" in u[1]])
+def test_another_organizations_seat_is_404_for_an_outsider_admin(
+    client, organization, member, outsider, product, method, url
+):
+    seat = make_seat(organization, product)
+    give(organization, seat, member)
+    client.force_login(outsider)
+    response = getattr(client, method)(url.format(seat=seat.pk), {"email": outsider.email})
+    assert response.status_code == 404
+    assert License.objects.get(pk=seat.pk).assignee.account == member
+
+
+def test_outsider_admin_sees_only_their_own_seats_and_members(
+    client, organization, member, outsider, product
+):
+    give(organization, make_seat(organization, product), member)
+    client.force_login(outsider)
+    response = client.get("/organization/licenses/?product=studio")
+    assert response.status_code == 200
+    assert response.context["summary"] == []
+    assert member.email not in response.content.decode()
+    search = client.get(f"/organization/licenses/members/?q={member.email}")
+    assert member.email not in search.content.decode()
+    client.post("/organization/licenses/assign/", {"product": "studio", "email": member.email})
+    assert License.objects.filter(assignee__isnull=False).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    ORG_URLS
+    + [("get", "/licenses/"), ("post", "/licenses/apply/"), ("get", "/licenses/checkout/")],
+)
+def test_anonymous_is_sent_to_sign_in(client, organization, product, method, url):
+    seat = make_seat(organization, product)
+    response = getattr(client, method)(url.format(seat=seat.pk))
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_outsider_admin_cannot_touch_another_organizations_seat_from_their_own_page(
+    client, organization, member, outsider, product
+):
+    """The seat id is looked up in the signed-in administrator's organization only."""
+    seat = make_seat(organization, product)
+    client.force_login(outsider)
+    response = client.post(
+        f"/organization/licenses/seats/{seat.pk}/assign/", {"email": outsider.email}
+    )
+    assert response.status_code == 404
+    assert License.objects.get(pk=seat.pk).assignee is None
+
+
+# --- Organization licenses page -------------------------------------------------------------
+
+
+def test_org_page_shows_totals_seats_and_ended_apart(admin_client, organization, member, product):
+    seats = make_seats(organization, product, 3)
+    give(organization, seats[0], member)
+    make_seat(organization, product, days=10)  # expiring soon
+    make_seat(organization, product, starts_in_days=-40, days=20)  # expired
+    make_seat(organization, product, cancelled_at=timezone.now())
+    make_seat(organization, product, starts_in_days=2)  # not yet valid
+    response = admin_client.get("/organization/licenses/")
+    assert response.status_code == 200
+    summary = response.context["summary"][0]
+    assert (summary["total"], summary["assigned"], summary["free"], summary["expiring"]) == (
+        4,
+        1,
+        3,
+        1,
+    )
+    assert (summary["ended"], summary["upcoming"]) == (2, 1)
+    html = response.content.decode()
+    assert member.email in html and "Expires soon" in html and "Cancelled" in html
+    assert len(response.context["seat_page"].object_list) == 5  # 4 active + 1 upcoming
+    assert len(response.context["ended_page"].object_list) == 2
+    assert "Assignable from" in html
+
+
+def test_org_page_with_no_seats_invites_to_buy(admin_client, product):
+    response = admin_client.get("/organization/licenses/")
+    assert response.status_code == 200
+    assert "no seats yet" in response.content.decode()
+
+
+def test_org_page_queries_are_bounded_whatever_the_number_of_seats(
+    admin_client, organization, product, django_assert_max_num_queries
+):
+    members = [add_member(organization) for _ in range(30)]
+    seats = make_seats(organization, product, 120)
+    for seat, membership in zip(seats, members, strict=False):
+        License.objects.filter(pk=seat.pk).update(assignee=membership)
+    for i in range(5):
+        make_seats(organization, ProductFactory(code=f"p{i}"), 3)
+    make_seats(organization, product, 30, starts_in_days=-40, days=20)
+    with django_assert_max_num_queries(20):
+        response = admin_client.get("/organization/licenses/?product=studio")
+    assert len(response.context["seat_page"].object_list) == 50
+    with django_assert_max_num_queries(20):
+        response = admin_client.get("/organization/licenses/?product=studio&page=3&state=assigned")
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("target", ["seat-summary", "seat-table", "ended-table", "bulk-members"])
+def test_org_page_fragments(
+    admin_client, organization, member, product, target, django_assert_max_num_queries
+):
+    give(organization, make_seat(organization, product), member)
+    with django_assert_max_num_queries(16):
+        response = admin_client.get("/organization/licenses/?product=studio", **htmx(target))
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html
+    assert f'id="{target}"' in html
+
+
+def test_seat_filters(admin_client, organization, member, product):
+    taken, _free = make_seats(organization, product, 2)
+    give(organization, taken, member)
+    response = admin_client.get("/organization/licenses/?product=studio&state=free")
+    assert [s.pk for s in response.context["seat_page"].object_list] == [_free.pk]
+    response = admin_client.get(f"/organization/licenses/?product=studio&q={member.email[:5]}")
+    assert [s.pk for s in response.context["seat_page"].object_list] == [taken.pk]
+
+
+def test_member_search_returns_members_of_this_organization_only(
+    admin_client, organization, outsider, django_assert_max_num_queries
+):
+    add_member(organization, email="ann@studio.example", name="Ann")
+    add_member(outsider.administered_organization, email="ann@rival.example", name="Ann R")
+    with django_assert_max_num_queries(8):
+        response = admin_client.get("/organization/licenses/members/?email=ann", **htmx())
+    html = response.content.decode()
+    assert "ann@studio.example" in html and "ann@rival.example" not in html
+    assert "<option" in html and "<html" not in html
+
+
+def test_assign_and_reassign_and_revoke_inline(admin_client, organization, member, product):
+    seat = make_seat(organization, product)
+    form = admin_client.get(f"/organization/licenses/seats/{seat.pk}/assign/", **htmx())
+    assert 'name="email"' in form.content.decode() and "<html" not in form.content.decode()
+    response = admin_client.post(
+        f"/organization/licenses/seats/{seat.pk}/assign/", {"email": member.email}, **htmx()
+    )
+    assert response.status_code == 200 and member.email in response.content.decode()
+    assert "seatsChanged" in response["HX-Trigger"]
+    assert License.objects.get(pk=seat.pk).assignee.account == member
+    other = add_member(organization).account
+    response = admin_client.post(
+        f"/organization/licenses/seats/{seat.pk}/assign/", {"email": other.email}, **htmx()
+    )
+    assert f"moved from {member.email} to {other.email}" in response.content.decode()
+    response = admin_client.post(f"/organization/licenses/seats/{seat.pk}/revoke/", **htmx())
+    assert response.status_code == 200 and "Free" in response.content.decode()
+    assert License.objects.get(pk=seat.pk).assignee is None
+
+
+def test_inline_assign_refusal_is_shown_next_to_the_field(
+    admin_client, organization, outsider, product
+):
+    seat = make_seat(organization, product)
+    response = admin_client.post(
+        f"/organization/licenses/seats/{seat.pk}/assign/", {"email": outsider.email}, **htmx()
+    )
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "not a member" in html and 'class="error"' in html
+
+
+def test_assign_works_without_javascript(admin_client, organization, member, product):
+    seat = make_seat(organization, product)
+    page = admin_client.get(f"/organization/licenses/seats/{seat.pk}/assign/")
+    assert "<html" in page.content.decode()
+    response = admin_client.post(
+        f"/organization/licenses/seats/{seat.pk}/assign/", {"email": member.email}
+    )
+    assert response.status_code == 302 and response["Location"].endswith("?product=studio")
+    bad = admin_client.post(f"/organization/licenses/seats/{seat.pk}/assign/", {"email": "x@y.z"})
+    assert bad.status_code == 422 and "<html" in bad.content.decode()
+
+
+def test_an_ended_seat_cannot_be_assigned_from_the_page(
+    admin_client, organization, member, product
+):
+    seat = make_seat(organization, product, starts_in_days=-40, days=20)
+    response = admin_client.post(
+        f"/organization/licenses/seats/{seat.pk}/assign/", {"email": member.email}, **htmx()
+    )
+    assert response.status_code == 422 and "expired" in response.content.decode()
+    assert License.objects.get(pk=seat.pk).assignee is None
+
+
+def test_quick_assign_picks_a_free_seat(admin_client, organization, member, product):
+    make_seats(organization, product, 2)
+    response = admin_client.post(
+        "/organization/licenses/assign/", {"product": "studio", "email": member.email}, **htmx()
+    )
+    assert response.status_code == 200
+    assert "seatTableChanged" in response["HX-Trigger"]
+    assert License.objects.filter(assignee__account=member).count() == 1
+    response = admin_client.post(
+        "/organization/licenses/assign/", {"product": "studio", "email": member.email}, **htmx()
+    )
+    assert response.status_code == 422 and "already has" in response.content.decode()
+
+
+def test_bulk_assign_reports_who_got_none_and_why(admin_client, organization, product):
+    make_seats(organization, product, 2)
+    memberships = [add_member(organization) for _ in range(3)]
+    response = admin_client.post(
+        "/organization/licenses/bulk-assign/",
+        {"product": "studio", "members": [m.pk for m in memberships]},
+    )
+    assert response.status_code == 302
+    messages = texts(response)
+    assert any("2 Render Studio seats assigned" in m for m in messages)
+    assert any(
+        f"No seat for {memberships[2].account.email}: no free seat left" in m for m in messages
+    )
+
+
+def test_bulk_assign_without_selection_says_so(admin_client, product):
+    response = admin_client.post("/organization/licenses/bulk-assign/", {"product": "studio"})
+    assert "Select at least one member." in texts(response)
+
+
+# --- Checkout (R15) -------------------------------------------------------------------------
+
+
+def test_org_checkout_shows_the_summary_then_records_a_paid_order(
+    admin_client, organization, product
+):
+    response = admin_client.get(
+        "/organization/licenses/checkout/", {"product": "studio", "quantity": 3, "term": 730}
+    )
+    assert response.status_code == 200
+    summary = response.context["summary"]
+    assert str(summary["total"]) == "720.00" and summary["unit_price"] == 120
+    html = response.content.decode()
+    assert "720.00" in html and "Place order" in html and "simulated" in html
+    data = {"product": "studio", "quantity": 3, "term": 730, "checkout_token": summary["token"]}
+    response = admin_client.post("/organization/licenses/checkout/", data)
+    assert response.status_code == 302
+    order = Order.objects.get()
+    assert order.organization == organization and order.status == "paid"
+    assert License.objects.filter(organization=organization, assignee__isnull=True).count() == 3
+    # The same page submitted again buys nothing more.
+    admin_client.post("/organization/licenses/checkout/", data)
+    assert Order.objects.count() == 1
+
+
+def test_org_checkout_bad_input_is_shown_next_to_the_fields(admin_client, product):
+    response = admin_client.get(
+        "/organization/licenses/checkout/", {"product": "studio", "quantity": 0, "term": 12}
+    )
+    assert response.status_code == 422
+    errors = response.context["form"].errors
+    assert "quantity" in errors and "term" in errors
+
+
+def test_org_checkout_refuses_an_inactive_product(admin_client, product):
+    retired = ProductFactory(code="retired", active=False)
+    response = admin_client.get(
+        "/organization/licenses/checkout/", {"product": retired.code, "quantity": 1, "term": 365}
+    )
+    assert response.status_code == 422 and "not available" in response.content.decode()
+    response = admin_client.post(
+        "/organization/licenses/checkout/",
+        {"product": retired.code, "quantity": 1, "term": 365, "checkout_token": "a" * 32},
+    )
+    assert response.status_code == 422 and not Order.objects.exists()
+
+
+def test_checkout_page_queries_are_bounded(admin_client, product, django_assert_max_num_queries):
+    with django_assert_max_num_queries(12):
+        response = admin_client.get(
+            "/organization/licenses/checkout/", {"product": "studio", "quantity": 3, "term": 365}
+        )
+    assert response.status_code == 200
+
+
+# --- My licenses (R14, R16, R31) ------------------------------------------------------------
+
+
+def test_my_licenses_shows_personal_and_organizational_with_source_kind_and_expiry(
+    member_client, organization, member, product
+):
+    modeler = ProductFactory(code="modeler", name="Modeler Pro")
+    give(organization, make_seat(organization, product, days=None), member)
+    make_personal(member, modeler, kind="trial", days=10)
+    make_personal(
+        member,
+        ProductFactory(name="Old Tool"),
+        starts_at=timezone.now() - timedelta(days=30),
+        ends_at=timezone.now() - timedelta(days=1),
+    )
+    make_seat(organization, modeler)  # not assigned to them
+    response = member_client.get("/licenses/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    current = response.context["current"]
+    assert [(lic.product.code, lic.kind) for lic in current] == [
+        ("modeler", "trial"),
+        ("studio", "commercial"),
+    ]
+    assert f"Organization seat · {organization.name}" in html and "Perpetual" in html
+    assert "Personal" in html and "Trial" in html and "Expires in" in html
+    assert [lic.product.name for lic in response.context["past"]] == ["Old Tool"]
+
+
+def test_my_licenses_hides_an_ended_seat_still_assigned(
+    member_client, organization, member, product
+):
+    """R13: an ended seat stops counting at once, even before the sweep unassigns it."""
+    give(organization, make_seat(organization, product, starts_in_days=-10, days=9), member)
+    response = member_client.get("/licenses/")
+    assert response.context["current"] == []
+
+
+def test_my_licenses_queries_are_bounded(
+    member_client, organization, member, django_assert_max_num_queries
+):
+    for i in range(15):
+        product = ProductFactory(code=f"x{i}")
+        make_personal(member, product)
+        give(organization, make_seat(organization, product), member) if i < 5 else None
+    with django_assert_max_num_queries(12):
+        response = member_client.get("/licenses/")
+    assert len(response.context["current"]) == 20
+
+
+def test_my_licenses_exists_for_administrators_and_accounts_without_organization(client, org_admin):
+    for account in (org_admin, AccountFactory()):
+        client.force_login(account)
+        assert client.get("/licenses/").status_code == 200
+
+
+def test_apply_for_a_trial_then_again_is_refused(member_client, member, product):
+    response = member_client.post("/licenses/apply/", {"product": "studio", "kind": "trial"})
+    assert response.status_code == 302
+    assert any("30-day trial of Render Studio has started" in m for m in texts(response))
+    assert License.objects.filter(account=member, kind="trial").count() == 1
+    response = member_client.post("/licenses/apply/", {"product": "studio", "kind": "trial"})
+    assert any("already had a trial" in m for m in texts(response))
+    page = member_client.get("/licenses/")
+    assert "Trial used" in page.content.decode()
+
+
+def test_apply_is_refused_with_the_reason_when_a_seat_of_the_product_is_assigned(
+    member_client, organization, member, product
+):
+    give(organization, make_seat(organization, product), member)
+    page = member_client.get("/licenses/")
+    assert f"Included in your seat from {organization.name}" in page.content.decode()
+    response = member_client.post("/licenses/apply/", {"product": "studio", "kind": "beta"})
+    assert any(
+        f"{organization.name} has assigned you a Render Studio seat" in m for m in texts(response)
+    )
+    assert not License.objects.filter(account=member).exists()
+
+
+def test_personal_checkout_while_member(member_client, member, product):
+    page = member_client.get("/licenses/checkout/", {"product": "studio", "term": 365})
+    token = page.context["summary"]["token"]
+    assert "120.00" in page.content.decode()
+    response = member_client.post(
+        "/licenses/checkout/", {"product": "studio", "term": 365, "checkout_token": token}
+    )
+    assert response.status_code == 302
+    order = Order.objects.get()
+    assert order.buyer == member and order.organization is None
+    assert License.objects.get(account=member).order_line.order == order
+
+
+def test_personal_checkout_without_input_shows_the_form(member_client, product):
+    response = member_client.get("/licenses/checkout/")
+    assert response.status_code == 200 and response.context["summary"] is None
+    assert not response.context["form"].errors
