@@ -1,0 +1,106 @@
+"""Users end to end in headless Chromium (R6, R9, R10): add, invite, complete, remove."""
+
+import re
+
+import pytest
+from django.core import mail
+
+from organizations.models import Account, Membership
+from tests.factories import PASSWORD, AccountFactory, add_member, make_org_admin
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_admin_adds_invites_and_removes_users(live_server, browser, page, sign_in, screenshot):
+    admin = make_org_admin(email="boss@studio.example", name="Studio Boss")
+    organization = admin.administered_organization
+    AccountFactory(email="known@x.example", name="Known Person")
+    leaving = add_member(organization, email="leaving@x.example", name="Lea Leaving").account
+
+    sign_in(page, admin.email, PASSWORD)
+    page.goto(f"{live_server.url}/organization/users/")
+    table = page.locator("#member-table")
+    assert table.get_by_text("leaving@x.example").is_visible()
+
+    # An existing account joins at once; the table reloads through htmx.
+    page.get_by_label("Email address").fill("known@x.example")
+    page.get_by_role("button", name="Add user").click()
+    page.get_by_text("known@x.example was added").wait_for()
+    table.get_by_text("known@x.example").wait_for()
+    assert Membership.objects.filter(organization=organization, account__email="known@x.example")
+
+    # A mistake is explained next to the field.
+    page.get_by_label("Email address").fill("known@x.example")
+    page.get_by_role("button", name="Add user").click()
+    page.locator(".field--error").get_by_text("already a member").wait_for()
+    screenshot(page, "members-add-error")
+
+    # An unknown email is invited and listed as such.
+    page.get_by_label("Email address").fill("newcomer@x.example")
+    page.get_by_role("button", name="Add user").click()
+    page.get_by_text("an invitation was emailed").wait_for()
+    row = table.locator("tr", has_text="newcomer@x.example")
+    row.get_by_text("Invited").wait_for()
+    screenshot(page, "members-list")
+
+    # The invitee completes the account from the link in the email.
+    invitation_mail = next(m for m in mail.outbox if m.to == ["newcomer@x.example"])
+    link = re.search(r"https?://\S+/invitations/\S+/", invitation_mail.body).group(0)
+    path = link.split("/invitations/", 1)[1]
+    invitee = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    invitee.goto(f"{live_server.url}/invitations/{path}")
+    assert invitee.locator("#invitation-email").input_value() == "newcomer@x.example"
+    invitee.get_by_label("Your name").fill("Nia Newcomer")
+    invitee.locator("#id_password1").fill("a sturdy pass phrase 42")
+    invitee.locator("#id_password2").fill("a sturdy pass phrase 42")
+    invitee.get_by_role("button", name="Create account and join").click()
+    invitee.get_by_text(f"Welcome to {organization.name}").wait_for()
+    assert Account.objects.get(email="newcomer@x.example").name == "Nia Newcomer"
+    invitee.context.close()
+
+    page.reload()
+    row = table.locator("tr", has_text="newcomer@x.example")
+    row.get_by_text("Member", exact=True).first.wait_for()
+
+    # Remove one user: the confirmation says what is revoked, then they are gone.
+    table.locator("tr", has_text="leaving@x.example").get_by_role("link", name="Remove").click()
+    page.get_by_role("heading", name="Remove leaving@x.example?").wait_for()
+    page.get_by_role("button", name="Remove user").click()
+    page.get_by_text("leaving@x.example was removed").wait_for()
+    assert not Membership.objects.filter(account=leaving).exists()
+    assert table.get_by_text("leaving@x.example").count() == 0
+
+
+def test_search_sort_and_page_size_work_through_htmx(live_server, page, sign_in):
+    admin = make_org_admin(email="lister@studio.example")
+    organization = admin.administered_organization
+    for i in range(30):
+        add_member(organization, email=f"u{i:02}@x.example", name=f"User {i:02}")
+    sign_in(page, admin.email, PASSWORD)
+    page.goto(f"{live_server.url}/organization/users/?per_page=10")
+    rows = page.locator("#member-table tbody tr")
+    assert rows.count() == 10
+
+    page.get_by_label("Search").fill("u07@")
+    page.wait_for_url(re.compile(r"q=u07"))
+    rows.first.get_by_text("u07@x.example").wait_for()
+    assert rows.count() == 1
+
+    page.get_by_label("Search").fill("")
+    page.wait_for_url(re.compile(r"q=(&|$)"))
+    page.locator("#member-table th a", has_text="Email").click()
+    page.wait_for_url(re.compile(r"sort=email&dir=asc"))
+    rows.first.get_by_text("lister@studio.example").wait_for()
+    page.locator("#member-table th a", has_text="Email").click()
+    page.wait_for_url(re.compile(r"sort=email&dir=desc"))
+    rows.first.get_by_text("u29@x.example").wait_for()
+
+    page.get_by_label("Per page").select_option("25")
+    page.wait_for_url(re.compile(r"per_page=25.*sort=email&dir=desc"))
+    page.get_by_text("31 rows · page 1 of 2").wait_for()
+    assert rows.count() == 25
+    page.get_by_role("link", name="Next →").click()
+    page.wait_for_url(re.compile(r"[?&]page=2"))
+    page.get_by_text("31 rows · page 2 of 2").wait_for()
+    assert rows.count() == 6
+    rows.first.get_by_text("u04@x.example").wait_for()
