@@ -772,6 +772,7 @@ def member_csv_parse(data: bytes) -> list[dict]:
     rows = []
     problems = []
     header_seen = False
+    seen: dict[str, int] = {}
     for number, cells in enumerate(lines, start=1):
         values = [cell.strip() for cell in cells if cell.strip()]
         if not values:
@@ -784,41 +785,38 @@ def member_csv_parse(data: bytes) -> list[dict]:
         if len(values) > 1:
             problems.append(f"Line {number}: {len(values)} values; put one email per row.")
             continue
-        rows.append({"line": number, "email": values[0]})
-    if problems:
-        raise CsvInvalid(_problems_message(problems), problems=problems)
-    if not rows:
-        raise CsvInvalid(
-            "The file has no email addresses." + (" It has only a header." if header_seen else "")
-        )
-    if len(rows) > CSV_MAX_ROWS:
-        raise CsvInvalid(
-            f"The file has {len(rows):,} rows; at most {CSV_MAX_ROWS:,} are allowed at once."
-        )
-    seen: dict[str, int] = {}
-    for row in rows:
-        email = normalize_email(row["email"])
+        email = normalize_email(values[0])
         try:
             validate_email(email)
             if len(email) > 254:
                 raise ValidationError("too long")
         except ValidationError:
-            problems.append(f"Line {row['line']}: “{row['email'][:80]}” is not an email address.")
+            problems.append(f"Line {number}: “{values[0][:80]}” is not an email address.")
             continue
-        row["email"] = email
+        row = {"line": number, "email": email}
         if email in seen:
             row["duplicate_of"] = seen[email]
         else:
-            seen[email] = row["line"]
+            seen[email] = number
+        rows.append(row)
+    if not rows and not problems:
+        raise CsvInvalid(
+            "The file has no email addresses." + (" It has only a header." if header_seen else "")
+        )
+    if len(rows) + len(problems) > CSV_MAX_ROWS:
+        raise CsvInvalid(
+            f"The file has {len(rows) + len(problems):,} rows; at most {CSV_MAX_ROWS:,} are "
+            "allowed at once."
+        )
     if problems:
         raise CsvInvalid(_problems_message(problems), problems=problems)
     return rows
 
 
 def _problems_message(problems: list[str]) -> str:
-    shown = "; ".join(problems[:5])
-    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-    return f"The file was not applied. {shown}{more}."
+    shown = " ".join(problems[:5])
+    more = f" And {len(problems) - 5} more problems." if len(problems) > 5 else ""
+    return f"The file was not applied; nothing changed. {shown}{more}"
 
 
 def member_import(

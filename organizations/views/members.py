@@ -275,7 +275,14 @@ def member_import(request):
                         filename=upload.name,
                     )
                 except services.CsvInvalid as exc:
-                    form.add_error("file", exc.message)
+                    if exc.problems:
+                        form.add_error("file", "The file was not applied; nothing changed.")
+                        for problem in exc.problems[:20]:
+                            form.add_error("file", problem)
+                        if len(exc.problems) > 20:
+                            form.add_error("file", f"And {len(exc.problems) - 20} more.")
+                    else:
+                        form.add_error("file", exc.message)
                 else:
                     messages.success(
                         request,

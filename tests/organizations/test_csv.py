@@ -162,3 +162,14 @@ def test_no_file_chosen_says_so(admin_client, organization):
     response = admin_client.post(IMPORT, {})
     assert response.status_code == 422
     assert "Choose a CSV file" in response.content.decode()
+
+
+def test_every_problem_is_listed_with_its_line(admin_client, organization):
+    content = b"email\nok@x.example\nnot an email\na@x.example,b@x.example\n"
+    response = upload(admin_client, content)
+    html = response.content.decode()
+    assert response.status_code == 422
+    assert "Line 3: “not an email” is not an email address." in html
+    assert "Line 4: 2 values; put one email per row." in html
+    assert "nothing changed" in html
+    assert nothing_changed(organization)
