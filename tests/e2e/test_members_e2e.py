@@ -62,6 +62,20 @@ def test_admin_adds_invites_and_removes_users(live_server, browser, page, sign_i
     row = table.locator("tr", has_text="newcomer@x.example")
     row.get_by_text("Member", exact=True).first.wait_for()
 
+    # Resend and cancel an invitation from its row (htmx; the cancel asks first).
+    page.get_by_label("Email address").fill("later@x.example")
+    page.get_by_role("button", name="Add user").click()
+    row = table.locator("tr", has_text="later@x.example")
+    row.wait_for()
+    sent = len(mail.outbox)
+    row.get_by_role("button", name="Resend").click()
+    page.get_by_text("A new invitation was sent to later@x.example").wait_for()
+    assert len(mail.outbox) == sent + 1
+    page.once("dialog", lambda dialog: dialog.accept())
+    table.locator("tr", has_text="later@x.example").get_by_role("button", name="Cancel").click()
+    page.get_by_text("The invitation of later@x.example was cancelled").wait_for()
+    assert table.get_by_text("later@x.example").count() == 0
+
     # Remove one user: the confirmation says what is revoked, then they are gone.
     table.locator("tr", has_text="leaving@x.example").get_by_role("link", name="Remove").click()
     page.get_by_role("heading", name="Remove leaving@x.example?").wait_for()
