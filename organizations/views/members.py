@@ -6,11 +6,13 @@ the page's fragment; every action also works as a plain form post or link.
 """
 
 from django.contrib import messages
+from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
@@ -252,20 +254,51 @@ def invitation_cancel(request, pk: int):
 # --- Bulk add by CSV (R7) -------------------------------------------------------------------
 
 
+class CsvSizeLimitHandler(FileUploadHandler):
+    """Stops storing an upload once it passes the CSV limit (SPEC "Security": uploads bounded).
+
+    The rest of the request is read and dropped rather than kept in memory or on disk; the view
+    then says the file is too large.
+    """
+
+    def receive_data_chunk(self, raw_data, start):
+        if start + len(raw_data) > services.CSV_MAX_BYTES:
+            self.request.csv_upload_too_large = True
+            raise SkipFile()
+        return raw_data
+
+    def file_complete(self, file_size):
+        return None
+
+
+@csrf_exempt
 @org_admin_required
 @require_http_methods(["GET", "POST"])
 def member_import(request):
-    """R7: upload; a malformed file is refused with the reason and changes nothing."""
+    """R7: upload; a malformed file is refused with the reason and changes nothing.
+
+    The size limit must be in place before the body is parsed, hence the CSRF check inside
+    (Django's documented pattern for changing upload handlers).
+    """
+    request.upload_handlers.insert(0, CsvSizeLimitHandler(request))
+    return _member_import(request)
+
+
+@csrf_protect
+def _member_import(request):
+    too_large = "The file is larger than 1 MiB. Split it into smaller files."
     form = MemberImportForm(*((request.POST, request.FILES) if request.method == "POST" else ()))
     status = 200
     if request.method == "POST":
         status = 422
-        if form.is_valid():
+        if getattr(request, "csv_upload_too_large", False):
+            # The file was dropped while it arrived; say why instead of "choose a file".
+            form.is_valid()
+            form.errors["file"] = form.error_class([too_large])
+        elif form.is_valid():
             upload = form.cleaned_data["file"]
             if upload.size > services.CSV_MAX_BYTES:
-                form.add_error(
-                    "file", "The file is larger than 1 MiB. Split it into smaller files."
-                )
+                form.add_error("file", too_large)
             else:
                 try:
                     report = services.member_import(

@@ -173,3 +173,25 @@ def test_every_problem_is_listed_with_its_line(admin_client, organization):
     assert "Line 4: 2 values; put one email per row." in html
     assert "nothing changed" in html
     assert nothing_changed(organization)
+
+
+def test_oversized_upload_is_dropped_while_it_arrives(admin_client, organization):
+    """SPEC "Security": uploads bounded. A 3 MiB file is not kept; the reason is shown."""
+    content = b"a@x.example\n" * (3 * 1024 * 1024 // 12)
+    response = upload(admin_client, content)
+    assert response.status_code == 422
+    assert "larger than 1 MiB" in response.content.decode()
+    assert response.wsgi_request.csv_upload_too_large is True
+    assert nothing_changed(organization)
+
+
+def test_upload_still_needs_the_csrf_token(org_admin, organization):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(org_admin)
+    response = client.post(
+        IMPORT, {"file": SimpleUploadedFile("u.csv", b"a@x.example\n", "text/csv")}
+    )
+    assert response.status_code == 403
+    assert nothing_changed(organization)
