@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from organizations import services
 from organizations.models import Account, Invitation, InvitationState, Membership
+from portal import errors
 from portal.models import AuditEvent
 from tests.factories import AccountFactory, add_member
 
@@ -193,3 +194,56 @@ def test_invitation_of_one_org_does_not_join_another(client, org_admin, organiza
         Membership.objects.filter(account=account).values_list("organization", flat=True)
     ) == [organization.pk]
     assert outsider.administered_organization.pk != organization.pk
+
+
+# --- The service enforces the same rules as the page ----------------------------------------
+
+
+def test_service_refuses_expired_used_and_cancelled_links(org_admin, organization):
+    token = invite(org_admin, organization)
+    Invitation.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    with pytest.raises(services.InvitationUnusable) as exc:
+        services.invitation_accept(token=token, name="X", password=NEW_PASSWORD)
+    assert exc.value.reason == "expired"
+    Invitation.objects.update(expires_at=timezone.now() + timedelta(days=1))
+    services.invitation_accept(token=token, name="X", password=NEW_PASSWORD)
+    with pytest.raises(services.InvitationUnusable) as exc:
+        services.invitation_accept(token=token, name="Y", password=NEW_PASSWORD)
+    assert exc.value.reason == "used"
+    other = invite(org_admin, organization, email="second@x.example")
+    services.invitation_cancel(
+        actor=org_admin, invitation=Invitation.objects.get(email="second@x.example")
+    )
+    with pytest.raises(services.InvitationUnusable) as exc:
+        services.invitation_accept(token=other, name="Z", password=NEW_PASSWORD)
+    assert exc.value.reason == "cancelled"
+    assert not Account.objects.filter(email="second@x.example").exists()
+
+
+def test_service_refuses_another_signed_in_account(org_admin, organization):
+    token = invite(org_admin, organization)
+    other = AccountFactory(email="other@x.example")
+    with pytest.raises(services.InvitationWrongAccount):
+        services.invitation_accept(token=token, user=other)
+    assert not Membership.objects.filter(account=other, organization=organization).exists()
+    assert Invitation.objects.get().state == InvitationState.PENDING
+
+
+def test_service_will_not_take_over_an_existing_account(org_admin, organization):
+    token = invite(org_admin, organization)
+    existing = AccountFactory(email="joiner@x.example")
+    with pytest.raises(services.EmailTaken):
+        services.invitation_accept(token=token, name="Mallory", password=NEW_PASSWORD)
+    existing.refresh_from_db()
+    assert not existing.check_password(NEW_PASSWORD) and existing.name != "Mallory"
+
+
+def test_resend_and_cancel_only_pending_invitations(org_admin, organization):
+    invite(org_admin, organization)
+    invitation = Invitation.objects.get()
+    services.invitation_cancel(actor=org_admin, invitation=invitation)
+    with pytest.raises(errors.InvalidRequest):
+        services.invitation_resend(actor=org_admin, invitation=invitation)
+    with pytest.raises(errors.InvalidRequest):
+        services.invitation_cancel(actor=org_admin, invitation=invitation)
+    assert AuditEvent.objects.filter(action="invitation.cancelled").count() == 1
