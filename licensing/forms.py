@@ -64,9 +64,11 @@ class AssignForm(forms.Form):
         ),
     )
 
-    def __init__(self, *args, datalist_id: str = "members", **kwargs):
+    def __init__(self, *args, datalist_id: str = "members", label: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.datalist_id = datalist_id
+        if label:
+            self.fields["email"].label = label
         self.fields["email"].widget.attrs.update(
             {
                 "list": datalist_id,

@@ -187,7 +187,9 @@ def _licenses_context(request, product=None, summary=None) -> dict:
         seat_query=urlencode(seat_params) + "&",
         ended_query=urlencode(base) + "&",
         bulk_query=urlencode({**base, "bulk_q": bulk_q} if bulk_q else base) + "&",
-        assign_form=AssignForm(auto_id="quick_%s", datalist_id="quick-members"),
+        assign_form=AssignForm(
+            auto_id="quick_%s", datalist_id="quick-members", label="Give a free seat to"
+        ),
     )
     return context
 
@@ -239,7 +241,9 @@ def member_search(request):
 def assign_any(request):
     """Give some free seat of a product to one member (the usual case)."""
     product = _product_or_404(request.POST.get("product"))
-    form = AssignForm(request.POST, auto_id="quick_%s", datalist_id="quick-members")
+    form = AssignForm(
+        request.POST, auto_id="quick_%s", datalist_id="quick-members", label="Give a free seat to"
+    )
     if form.is_valid():
         try:
             seat = services.seat_assign_any(
@@ -261,7 +265,11 @@ def assign_any(request):
                     "licensing/org_licenses.html#quick-assign",
                     {
                         "product": product,
-                        "assign_form": AssignForm(auto_id="quick_%s", datalist_id="quick-members"),
+                        "assign_form": AssignForm(
+                            auto_id="quick_%s",
+                            datalist_id="quick-members",
+                            label="Give a free seat to",
+                        ),
                     },
                 )
                 # The summary and the seat table both change; which row got the seat is not
