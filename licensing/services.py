@@ -677,7 +677,22 @@ def license_apply(*, account: Account, product: Product, kind: str) -> License:
             target=account.email,
             details={"license_id": lic.pk, "product": product.code, "days": days},
         )
+        lic.trial_credits = None
+        if kind == LicenseKind.TRIAL:
+            lic.trial_credits = _trial_credits_once(account)
     return lic
+
+
+def _trial_credits_once(account):
+    """R16: the first trial also brings the one grant of trial credits, unless the account
+    draws on an organization's pool or had them already; either way the trial stands."""
+    from credits.services import trial_credits_grant
+
+    try:
+        with transaction.atomic():
+            return trial_credits_grant(actor=account, account=account)
+    except errors.DomainError:
+        return None
 
 
 # --- Catalog (R11) --------------------------------------------------------------------------

@@ -70,9 +70,13 @@ def apply(request):
         messages.error(request, exc.message)
     else:
         what = "30-day trial" if kind == "trial" else "beta"
+        extra = ""
+        if getattr(lic, "trial_credits", None) is not None:
+            extra = f" You also received {lic.trial_credits.amount} trial cloud credits."
         messages.success(
             request,
-            f"Your {what} of {product.name} has started; it runs until {lic.ends_at:%-d %B %Y}.",
+            f"Your {what} of {product.name} has started; it runs until "
+            f"{lic.ends_at:%-d %B %Y}.{extra}",
         )
     return redirect("licensing:my_licenses")
 

@@ -488,3 +488,24 @@ def test_product_create_and_duplicate_code(db):
         services.product_create(actor=None, code="fx", name="Other")
     with pytest.raises(errors.InvalidRequest):
         services.product_create(actor=None, code="not a slug", name="X")
+
+
+def test_a_first_trial_brings_the_trial_credits_once(member, product, other_product):
+    """R16: one grant of trial credits, to an account without organizational access."""
+    from credits.models import Lot
+
+    first = services.license_apply(account=member, product=product, kind="trial")
+    assert first.trial_credits is not None
+    assert first.trial_credits.origin == "trial"
+    second = services.license_apply(account=member, product=other_product, kind="trial")
+    assert second.trial_credits is None
+    assert Lot.objects.filter(wallet__account=member, origin="trial").count() == 1
+
+
+def test_no_trial_credits_while_organizational_access_is_enabled(organization, member, product):
+    from credits.models import CreditAccess, Lot
+
+    CreditAccess.objects.filter(account=member).update(mode="unlimited")
+    lic = services.license_apply(account=member, product=product, kind="trial")
+    assert lic.kind == "trial" and lic.trial_credits is None
+    assert not Lot.objects.filter(origin="trial").exists()
