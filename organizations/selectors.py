@@ -102,6 +102,7 @@ def member_rows_for_org(*, organization, query: str = "", sort: str = "name", de
     Every column is an annotation so that both sides select them in the same order.
     """
     query = (query or "").strip()[:100]
+    sort = sort if sort in MEMBER_SORTS else "name"
     members = (
         _members_q(organization, query)
         .annotate(
@@ -118,7 +119,10 @@ def member_rows_for_org(*, organization, query: str = "", sort: str = "name", de
             ),
             row_role=F("role"),
             row_since=F("created_at"),
-            row_credit=F("credit_access__mode"),
+            # Joined only when it is the sort key: the other sorts need no credit table.
+            row_credit=F("credit_access__mode")
+            if sort == "credit"
+            else Value("", output_field=CharField()),
         )
         .values(
             "row_kind", "row_id", "row_email", "row_name", "row_role", "row_since", "row_credit"
@@ -141,7 +145,37 @@ def member_rows_for_org(*, organization, query: str = "", sort: str = "name", de
     )
     columns = MEMBER_SORTS.get(sort, MEMBER_SORTS["name"])
     ordering = [f"-{c}" if desc else c for c in columns] + ["row_kind", "row_id"]
-    return members.union(invitations, all=True).order_by(*ordering)
+    return MemberRows(
+        members.union(invitations, all=True).order_by(*ordering),
+        counts=(_members_q(organization, query), _pending_invitations(organization, query)),
+    )
+
+
+class MemberRows:
+    """The union queryset, with a count that adds two plain counts.
+
+    Counting the union would build every combined row (joins and sort keys included) just to
+    count them; counting each side is an index scan when there is no search.
+    """
+
+    def __init__(self, union, *, counts):
+        self.union = union
+        self._counts = counts
+        self._count = None
+
+    def count(self) -> int:
+        if self._count is None:
+            self._count = sum(qs.count() for qs in self._counts)
+        return self._count
+
+    def __len__(self):
+        return self.count()
+
+    def __getitem__(self, key):
+        return self.union[key]
+
+    def __iter__(self):
+        return iter(self.union)
 
 
 def member_page_load(rows) -> list[dict]:
