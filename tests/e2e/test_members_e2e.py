@@ -1,10 +1,12 @@
 """Users end to end in headless Chromium (R6, R9, R10): add, invite, complete, remove."""
 
 import re
+from pathlib import Path
 
 import pytest
 from django.core import mail
 
+from organizations import services
 from organizations.models import Account, Membership
 from tests.factories import PASSWORD, AccountFactory, add_member, make_org_admin
 
@@ -118,3 +120,54 @@ def test_search_sort_and_page_size_work_through_htmx(live_server, page, sign_in)
     page.get_by_text("31 rows · page 2 of 2").wait_for()
     assert rows.count() == 6
     rows.first.get_by_text("u04@x.example").wait_for()
+
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+AXE_RUN = """async () => {
+  const result = await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'best-practice']});
+  return result.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '));
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_users_pages_pass_axe(live_server, browser, width):
+    """SPEC "Use": keyboard and screen-reader friendly; axe finds nothing on these pages."""
+    admin = make_org_admin(email="a11y@studio.example")
+    organization = admin.administered_organization
+    membership = add_member(organization, email="seen@x.example", name="Seen Member")
+    services.member_add(actor=admin, organization=organization, email="invited@x.example")
+    token = re.search(r"/invitations/([^/\s]+)/", mail.outbox[-1].body).group(1)
+    report = services.member_import(
+        actor=admin, organization=organization, data=b"email\nseen@x.example\nnew@x.example\n"
+    )
+    # axe is injected as a script, which the portal's CSP forbids; only this context skips it.
+    context = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    problems = {}
+
+    def check(path):
+        page.goto(f"{live_server.url}{path}")
+        page.add_script_tag(content=AXE.read_text())
+        violations = page.evaluate(AXE_RUN)
+        if violations:
+            problems[path] = violations
+
+    check(f"/invitations/{token}/")  # the form to complete the account, signed out
+    check("/invitations/no-such-token/")
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Email").fill(admin.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state("networkidle")
+    for path in [
+        "/organization/users/",
+        "/organization/users/?q=nobody-matches",
+        f"/organization/users/{membership.pk}/",
+        f"/organization/users/{membership.pk}/remove/",
+        "/organization/users/import/",
+        f"/organization/users/import/{report.pk}/",
+        f"/invitations/{token}/",  # signed in as another account: refused
+    ]:
+        check(path)
+    context.close()
+    assert problems == {}
