@@ -2,11 +2,10 @@
 
 from urllib.parse import urlencode
 
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 
 from credits.amounts import format_amount
 from organizations import selectors, services
-from portal import errors
 from portal.api import require_org_token
 
 router = Router(tags=["organization"])
@@ -84,11 +83,13 @@ def _member_out(row: dict) -> dict:
 
 
 @router.get("/org/members", response=MembersPage, summary="Members and pending invitations")
-def org_members(request, q: str = "", page: int = 1):
+def org_members(
+    request,
+    q: str = Query("", max_length=100),
+    page: int = Query(1, ge=1, le=1_000_000),
+):
     """R10: members (administrator included) and pending invitations, sorted by email."""
     organization = require_org_token(request)
-    if page < 1:
-        raise errors.InvalidRequest(fields={"page": "must be 1 or more"})
     rows = selectors.member_rows_for_org(organization=organization, query=q, sort="email")
     start = (page - 1) * MEMBERS_PER_PAGE
     chunk = list(rows[start : start + MEMBERS_PER_PAGE + 1])

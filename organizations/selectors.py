@@ -101,7 +101,8 @@ def member_rows_for_org(*, organization, query: str = "", sort: str = "name", de
     both kinds of rows; the page's objects are loaded afterwards by `member_page_load`.
     Every column is an annotation so that both sides select them in the same order.
     """
-    query = (query or "").strip()[:100]
+    # NUL cannot be stored or searched in PostgreSQL text; it is never part of a real search.
+    query = (query or "").replace("\x00", "").strip()[:100]
     sort = sort if sort in MEMBER_SORTS else "name"
     members = (
         _members_q(organization, query)

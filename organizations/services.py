@@ -721,6 +721,8 @@ def members_remove(*, actor: Account, organization: Organization, memberships) -
 def member_remove_by_email(*, actor: Account, organization: Organization, email: str) -> str:
     """`DELETE /org/members/{email}`: remove a member, or cancel a pending invitation."""
     email = normalize_email(email)
+    if "\x00" in email or len(email) > 254:
+        raise errors.NotFound("No member or invitation with this email here.")
     membership = Membership.objects.filter(organization=organization, account__email=email).first()
     if membership is not None:
         member_remove(actor=actor, membership=membership)

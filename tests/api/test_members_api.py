@@ -245,3 +245,22 @@ def test_service_token_is_403_and_no_token_401(client, organization):
     )
     assert_error(client.delete(f"{MEMBERS}/a@x.example", **bearer(secret)), 403, "forbidden")
     assert_error(client.get(MEMBERS), 401, "unauthenticated")
+
+
+@pytest.mark.parametrize(
+    "query", ["?page=1000001", "?page=99999999999999999999999", "?q=" + "x" * 101, "?page=-1"]
+)
+def test_out_of_range_list_parameters_are_400(client, auth, query):
+    error = assert_error(client.get(MEMBERS + query, **auth), 400, "invalid_request")
+    assert error["fields"]
+
+
+def test_odd_but_harmless_input_never_fails(client, auth, organization):
+    assert client.get(MEMBERS + "?q=%00a", **auth).status_code == 200
+    assert_error(client.delete(f"{MEMBERS}/a%00b@x.example", **auth), 404, "not_found")
+    assert_error(client.delete(f"{MEMBERS}/{'x' * 300}@x.example", **auth), 404, "not_found")
+    response = client.post(
+        MEMBERS, {"email": "a\u0000b@x.example"}, content_type="application/json", **auth
+    )
+    assert_error(response, 400, "invalid_request")
+    assert client.get(MEMBERS + "?page=5", **auth).json() == {"results": [], "next": None}

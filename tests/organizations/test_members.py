@@ -501,3 +501,8 @@ def test_outsider_admin_cannot_reach_this_organizations_rows_through_their_own_u
     assert client.post(f"{USERS}invitations/{invitation.pk}/cancel/").status_code == 404
     assert client.get(f"{USERS}import/{report.pk}/").status_code == 404
     assert Membership.objects.filter(pk=membership.pk).exists()
+
+
+def test_odd_list_parameters_fall_back_instead_of_failing(admin_client, organization):
+    for query in ["?q=%00x", "?page=abc", "?page=99999", "?sort=drop&dir=sideways", "?per_page=-3"]:
+        assert admin_client.get(USERS + query).status_code == 200, query
