@@ -5,12 +5,15 @@ organization: 404 for "missing" and "not yours" alike) → service → render. h
 the page's fragment; every action also works as a plain form post or link.
 """
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -71,6 +74,7 @@ def _list_context(request, params: dict | None = None) -> dict:
         "organization": organization,
         "page": page,
         "rows": rows,
+        "just_now": timezone.now() - timedelta(minutes=1),
         "params": params,
         "page_sizes": selectors.MEMBER_PAGE_SIZES,
         "sort_headers": sort_headers,

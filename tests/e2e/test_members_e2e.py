@@ -130,7 +130,7 @@ AXE_RUN = """async () => {
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_users_pages_pass_axe(live_server, browser, width):
+def test_users_pages_pass_axe(live_server, browser, screenshot, width):
     """SPEC "Use": keyboard and screen-reader friendly; axe finds nothing on these pages."""
     admin = make_org_admin(email="a11y@studio.example")
     organization = admin.administered_organization
@@ -145,29 +145,31 @@ def test_users_pages_pass_axe(live_server, browser, width):
     page = context.new_page()
     problems = {}
 
-    def check(path):
+    def check(path, name=None):
         page.goto(f"{live_server.url}{path}")
+        if name:
+            screenshot(page, f"members-{name}-{'wide' if width > 800 else 'narrow'}")
         page.add_script_tag(content=AXE.read_text())
         violations = page.evaluate(AXE_RUN)
         if violations:
             problems[path] = violations
 
-    check(f"/invitations/{token}/")  # the form to complete the account, signed out
+    check(f"/invitations/{token}/", "invitation")  # the form to complete the account
     check("/invitations/no-such-token/")
     page.goto(f"{live_server.url}/accounts/login/")
     page.get_by_label("Email").fill(admin.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state("networkidle")
-    for path in [
-        "/organization/users/",
-        "/organization/users/?q=nobody-matches",
-        f"/organization/users/{membership.pk}/",
-        f"/organization/users/{membership.pk}/remove/",
-        "/organization/users/import/",
-        f"/organization/users/import/{report.pk}/",
-        f"/invitations/{token}/",  # signed in as another account: refused
+    for path, name in [
+        ("/organization/users/", "page"),
+        ("/organization/users/?q=nobody-matches", None),
+        (f"/organization/users/{membership.pk}/", "detail"),
+        (f"/organization/users/{membership.pk}/remove/", "remove"),
+        ("/organization/users/import/", "csv-upload"),
+        (f"/organization/users/import/{report.pk}/", "csv-report"),
+        (f"/invitations/{token}/", None),  # signed in as another account: refused
     ]:
-        check(path)
+        check(path, name)
     context.close()
     assert problems == {}

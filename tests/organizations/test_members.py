@@ -290,6 +290,7 @@ def test_users_page_lists_members_invitations_products_and_access(admin_client, 
     html = response.content.decode()
     assert response.status_code == 200
     assert "lee@x.example" in html and "inv@x.example" in html and "Invited" in html
+    assert "just now" in html
     assert ">paint<" in html and "Disabled" in html
     assert 'name="q"' in html and 'name="per_page"' in html
 
@@ -506,3 +507,24 @@ def test_outsider_admin_cannot_reach_this_organizations_rows_through_their_own_u
 def test_odd_list_parameters_fall_back_instead_of_failing(admin_client, organization):
     for query in ["?q=%00x", "?page=abc", "?page=99999", "?sort=drop&dir=sideways", "?per_page=-3"]:
         assert admin_client.get(USERS + query).status_code == 200, query
+
+
+def test_invitation_age_and_expiry_are_shown(admin_client, organization):
+    now = timezone.now()
+    Invitation.objects.create(
+        organization=organization,
+        email="older@x.example",
+        token_hash="b" * 64,
+        sent_at=now - timedelta(days=3),
+        expires_at=now + timedelta(days=4),
+    )
+    Invitation.objects.create(
+        organization=organization,
+        email="stale@x.example",
+        token_hash="c" * 64,
+        sent_at=now - timedelta(days=8),
+        expires_at=now - timedelta(days=1),
+    )
+    html = admin_client.get(USERS).content.decode()
+    assert "3\xa0days ago" in html
+    assert "Invitation expired" in html and "sent 1\xa0week" in html
