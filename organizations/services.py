@@ -530,7 +530,9 @@ def _invitation_email(invitation: Invitation, token: str, actor) -> None:
 
 def _pending_invitation_locked(invitation: Invitation) -> Invitation:
     invitation = (
-        Invitation.objects.select_for_update().select_related("organization").get(pk=invitation.pk)
+        Invitation.objects.select_for_update(of=("self",))
+        .select_related("organization")
+        .get(pk=invitation.pk)
     )
     if invitation.state != InvitationState.PENDING:
         raise errors.InvalidRequest(f"This invitation was already {invitation.state}.")
@@ -624,7 +626,7 @@ def invitation_accept(
         # Lock order as in member_add: the organization, then the invitation.
         organization = Organization.objects.select_for_update().get(pk=invitation.organization_id)
         invitation = invitation_check_usable(
-            Invitation.objects.select_for_update()
+            Invitation.objects.select_for_update(of=("self",))
             .select_related("organization")
             .filter(pk=invitation.pk)
             .first()
@@ -667,7 +669,7 @@ def member_remove(*, actor: Account, membership: Membership) -> dict:
     membership, in one transaction. The administrator cannot remove themself."""
     with transaction.atomic():
         membership = (
-            Membership.objects.select_for_update()
+            Membership.objects.select_for_update(of=("self",))
             .select_related("account", "organization")
             .get(pk=membership.pk)
         )

@@ -6,6 +6,7 @@ domain errors of SPEC, never as a database error.
 
 import re
 import threading
+from datetime import timedelta
 
 import pytest
 from django.core import mail
@@ -140,3 +141,41 @@ def test_lost_race_on_the_index_is_translated_not_a_500(
         services.member_add(actor=org_admin, organization=organization, email=account.email)
     assert len(calls) == 2
     assert not Membership.objects.filter(organization=organization, account=account).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_removal_racing_seat_assignments_leaves_no_seat_with_a_removed_member(
+    org_admin, organization
+):
+    """R9 with R13: assignments to a member being removed either land before the removal
+    (and are revoked by it) or are refused (`not_a_member`); never a seat of a non-member."""
+    from django.utils import timezone
+
+    from licensing import services as licensing_services
+    from licensing.models import License, Product
+    from tests.factories import add_member
+
+    membership = add_member(organization)
+    email = membership.account.email
+    seats = []
+    for i in range(THREADS - 1):
+        product = Product.objects.create(code=f"race{i}", name=f"Race {i}")
+        seats.append(
+            License.objects.create(
+                product=product,
+                organization=organization,
+                starts_at=timezone.now() - timedelta(days=1),
+            )
+        )
+    calls = [lambda: services.member_remove(actor=org_admin, membership=membership)] + [
+        lambda s=s: licensing_services.seat_assign(
+            actor=org_admin, organization=organization, seat_id=s.pk, email=email
+        )
+        for s in seats
+    ]
+    outcomes = run_together(calls)
+    assert isinstance(outcomes[0], dict), outcomes
+    assert all(isinstance(o, (License, errors.NotAMember)) for o in outcomes[1:]), outcomes
+    assert not Membership.objects.filter(pk=membership.pk).exists()
+    assert not License.objects.filter(assignee__isnull=False).exists()
