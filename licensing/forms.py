@@ -22,6 +22,7 @@ def _product_field(**kwargs):
 
 
 TERMS = [(str(days), label) for days, label in TERM_CHOICES.items()]
+TERM_ERRORS = {"invalid_choice": "Choose a term of 1, 2 or 3 years."}
 
 
 class SeatPurchaseForm(forms.Form):
@@ -34,15 +35,24 @@ class SeatPurchaseForm(forms.Form):
         max_value=MAX_SEATS_PER_ORDER,
         initial=1,
         widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+        error_messages={
+            "min_value": "Buy at least 1 seat.",
+            "max_value": f"Buy at most {MAX_SEATS_PER_ORDER} seats at a time.",
+            "invalid": "Enter a whole number of seats.",
+        },
     )
-    term = forms.TypedChoiceField(label="Term", choices=TERMS, coerce=int, initial="365")
+    term = forms.TypedChoiceField(
+        label="Term", choices=TERMS, coerce=int, initial="365", error_messages=TERM_ERRORS
+    )
 
 
 class LicensePurchaseForm(forms.Form):
     """R15: a personal license for the signed-in account."""
 
     product = _product_field(label="Product")
-    term = forms.TypedChoiceField(label="Term", choices=TERMS, coerce=int, initial="365")
+    term = forms.TypedChoiceField(
+        label="Term", choices=TERMS, coerce=int, initial="365", error_messages=TERM_ERRORS
+    )
 
 
 class ApplyForm(forms.Form):
