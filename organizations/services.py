@@ -661,6 +661,12 @@ def invitation_accept(
             organization=organization,
             target=invitation.email,
         )
+        email_send(
+            to=organization.administrator.email,
+            subject=f"{account.email} joined {organization.name}",
+            template="member_joined",
+            context={"organization": organization, "account": account},
+        )
     return membership
 
 

@@ -57,6 +57,8 @@ def test_completing_creates_the_account_joins_and_signs_in(client, org_admin, or
     assert invitation.accepted_account == account
     assert client.get("/account/").status_code == 200  # signed in
     assert AuditEvent.objects.filter(action="invitation.accepted").exists()
+    assert mail.outbox[-1].to == [org_admin.email]
+    assert "joiner@x.example" in mail.outbox[-1].subject
 
 
 def test_form_errors_change_nothing(client, org_admin, organization):
