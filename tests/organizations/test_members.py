@@ -528,3 +528,17 @@ def test_invitation_age_and_expiry_are_shown(admin_client, organization):
     html = admin_client.get(USERS).content.decode()
     assert "3\xa0days ago" in html
     assert "Invitation expired" in html and "sent 1\xa0week" in html
+
+
+def test_member_activity_shows_only_this_organizations_events(admin_client, organization, outsider):
+    membership = add_member(organization, email="both@x.example")
+    AuditEvent.objects.create(
+        organization=outsider.administered_organization,
+        action="secret.elsewhere",
+        target="both@x.example",
+    )
+    AuditEvent.objects.create(
+        organization=organization, action="seen.here", target="both@x.example"
+    )
+    html = admin_client.get(f"{USERS}{membership.pk}/").content.decode()
+    assert "seen.here" in html and "secret.elsewhere" not in html
