@@ -9,6 +9,7 @@ from organizations.models import (
     Account,
     AccountKind,
     Invitation,
+    MemberImport,
     Membership,
     Organization,
     SetupRequest,
@@ -219,3 +220,33 @@ def models_state_order():
         default=Value(1),
         output_field=IntegerField(),
     )
+
+
+@admin.register(MemberImport)
+class MemberImportAdmin(admin.ModelAdmin):
+    """CSV imports and their per-row reports (R7), read-only for support."""
+
+    list_display = ["created_at", "organization", "filename", "added", "invited", "failed"]
+    search_fields = [
+        "organization__name",
+        "organization__customer_number",
+        "filename",
+        "created_by__email",
+    ]
+    list_select_related = ["organization"]
+    readonly_fields = [
+        "organization",
+        "created_by",
+        "filename",
+        "rows",
+        "added",
+        "invited",
+        "failed",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
