@@ -29,7 +29,9 @@ def org_detail(request):
 MEMBERS_PER_PAGE = 100
 
 
-class CreditAccessOut(Schema):
+class MemberCreditAccessOut(Schema):
+    """Named apart from the credits API's CreditAccessOut: OpenAPI keeps one schema per name."""
+
     mode: str
     limit: str | None
     period: str
@@ -40,7 +42,7 @@ class MemberOut(Schema):
     email: str
     status: str
     role: str
-    credit_access: CreditAccessOut | None
+    credit_access: MemberCreditAccessOut | None
     products: list[str]
 
 

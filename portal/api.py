@@ -11,9 +11,10 @@ from datetime import timedelta
 
 from django.http import Http404, JsonResponse
 from django.utils import timezone
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
+from pydantic import ConfigDict
 
 from portal import errors
 from portal.audit import audit_channel
@@ -74,9 +75,61 @@ def require_org_token(request):
     return token.organization
 
 
+class ErrorDetail(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    message: str
+    fields: dict[str, str] | None = None
+
+
+class ErrorOut(Schema):
+    """The SPEC error format, declared once for every error answer in the OpenAPI schema."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: ErrorDetail
+
+
+# Error answers every operation can give (validation, token, scope, unknown account or object);
+# writes can also conflict (409), and only a consumption can lack credits (402).
+ERROR_STATUSES = {
+    400: "The request is not valid (`invalid_request`, with `fields`).",
+    401: "No valid bearer token (`unauthenticated`).",
+    403: "The token lacks the scope (`forbidden`).",
+    404: "No such account, member or object for this token (`not_found`).",
+}
+WRITE_ERROR_STATUSES = {409: "The change conflicts with the current state (see the SPEC codes)."}
+OPERATION_ERROR_STATUSES = {
+    "consumption_create": {
+        402: "Not enough credits (`insufficient_credits`, `quota_exceeded`, `no_credit_source`)."
+    },
+}
+
+
 class PortalAPI(NinjaAPI):
     def get_openapi_operation_id(self, operation):
         return operation.view_func.__name__
+
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        error_schema = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema["components"].setdefault("schemas", {})
+        components.update(error_schema.pop("$defs"))
+        components["ErrorOut"] = error_schema
+        ref = {
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+        }
+        for methods in schema["paths"].values():
+            for method, operation in methods.items():
+                statuses = dict(ERROR_STATUSES)
+                if method in ("post", "put", "patch", "delete"):
+                    statuses.update(WRITE_ERROR_STATUSES)
+                statuses.update(OPERATION_ERROR_STATUSES.get(operation.get("operationId"), {}))
+                responses = operation.setdefault("responses", {})
+                for status, description in sorted(statuses.items()):
+                    responses.setdefault(status, {"description": description, **ref})
+        return schema
 
     def on_exception(self, request, exc):
         with audit_channel("api"):
