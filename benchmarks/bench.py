@@ -1,0 +1,146 @@
+"""`make bench`: page server times at two scales, consumption beside bare SQL, the budgets.
+
+Run by benchmarks/run.sh (which prepares PostgreSQL and the data) as
+`python -m benchmarks.bench`, with DJANGO_SETTINGS_MODULE=portal.settings.production.
+Exits 1 when a budget is missed or the ledger does not verify.
+"""
+
+import argparse
+import os
+import platform
+import sys
+
+import django
+
+BUDGET_PAGE_MS = 50.0
+BUDGET_GROWTH = 1.3
+BUDGET_THROUGHPUT_RATIO = 0.5
+ORG_PAGES = {"overview", "users", "users search", "users sort", "licenses", "org credits"}
+ORG_PAGES |= {"activity"}
+
+
+def _machine() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SHOW server_version")
+        (pg_version,) = cur.fetchone()
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"{os.cpu_count()} cores, {memory:.1f} GiB memory, PostgreSQL {pg_version}, "
+        f"Python {platform.python_version()}, load average {load}"
+    )
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--members", type=int, default=10_000)
+    parser.add_argument("--small-members", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--consumptions", type=int, default=4000)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", 4)))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", 8105)))
+    parser.add_argument("--skip-pages", action="store_true")
+    parser.add_argument("--skip-consumption", action="store_true")
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.production")
+    django.setup()
+    from benchmarks import consumption, pages
+    from benchmarks.scale_data import Scale
+    from credits.selectors import ledger_verify
+
+    large = Scale(tag=1, members=args.members, seats=0, ledger=0)
+    small = Scale(tag=2, members=args.small_members, seats=0, ledger=0)
+    include_credits = pages.credits_pages_exist()
+    failures: list[str] = []
+    print(f"Machine: {_machine()}")
+    print()
+
+    if not args.skip_pages:
+        results = {}
+        for scale in (small, large):
+            for row in pages.measure(scale, repeat=args.repeat, include_credits=include_credits):
+                results[(row.name, scale.members)] = row
+        names = [name for name, _, _ in pages.scenarios(include_credits)]
+        print(
+            f"Server time per page (ms, {args.repeat} requests each; "
+            f"budget: Organization pages ≤ {BUDGET_PAGE_MS:.0f} ms median at "
+            f"{args.members} members, growth ≤ {BUDGET_GROWTH}×)"
+        )
+        header = (
+            f"{'page':<14} {'path':<42} "
+            f"{'median@' + str(small.members):>11} {'median@' + str(large.members):>13} "
+            f"{'p95@' + str(large.members):>10} {'growth':>7} {'queries':>8}  verdict"
+        )
+        print(header)
+        print("-" * len(header))
+        for name in names:
+            a, b = results[(name, small.members)], results[(name, large.members)]
+            growth = b.median_ms / a.median_ms if a.median_ms else 0.0
+            verdict = "ok"
+            if a.status != 200 or b.status != 200:
+                verdict = f"FAIL: status {a.status}/{b.status}"
+            elif name in ORG_PAGES and b.median_ms > BUDGET_PAGE_MS:
+                verdict = f"FAIL: {b.median_ms - BUDGET_PAGE_MS:.1f} ms over"
+            elif growth > BUDGET_GROWTH:
+                verdict = f"FAIL: growth {growth:.2f}×"
+            if verdict != "ok":
+                failures.append(f"{name}: {verdict}")
+            print(
+                f"{name:<14} {b.path:<42} {a.median_ms:>11.1f} {b.median_ms:>13.1f} "
+                f"{b.p95_ms:>10.1f} {growth:>6.2f}× {a.queries:>3}/{b.queries:<4}  {verdict}"
+            )
+        print()
+
+    if not args.skip_consumption:
+        runs = consumption.measure(
+            large, port=args.port, workers=args.workers, consumptions=args.consumptions
+        )
+        print(
+            f"Consumption on one pool, {consumption.CLIENTS} clients "
+            f"(gunicorn: {args.workers} workers; until the pool refuses)"
+        )
+        header = (
+            f"{'side':<22} {'per second':>11} {'median ms':>10} {'p95 ms':>8} "
+            f"{'successes':>10} {'expected':>9} {'errors':>7}"
+        )
+        print(header)
+        print("-" * len(header))
+        for run in runs:
+            print(
+                f"{run.name:<22} {run.throughput:>11.0f} {run.median_ms:>10.2f} "
+                f"{run.p95_ms:>8.2f} {run.successes:>10} {run.expected:>9} {run.errors:>7}"
+            )
+            if run.successes != run.expected or run.errors:
+                failures.append(
+                    f"{run.name}: {run.successes} successes for {run.expected} expected, "
+                    f"{run.errors} errors"
+                )
+        sql, http = runs
+        ratio = http.throughput / sql.throughput if sql.throughput else 0.0
+        verdict = "ok" if ratio >= BUDGET_THROUGHPUT_RATIO else "FAIL"
+        print(f"endpoint / bare SQL = {ratio:.2f} (budget ≥ {BUDGET_THROUGHPUT_RATIO})  {verdict}")
+        if verdict != "ok":
+            failures.append(f"consumption ratio {ratio:.2f} < {BUDGET_THROUGHPUT_RATIO}")
+        print()
+
+    problems = ledger_verify()
+    print(f"verify_ledger: {'ok' if not problems else f'{len(problems)} violations'}")
+    for problem in problems[:20]:
+        print(f"  {problem}")
+    if problems:
+        failures.append("verify_ledger")
+    print()
+    if failures:
+        print("Budgets missed:")
+        for failure in failures:
+            print(f"  - {failure}")
+        return 1
+    print("All budgets met.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

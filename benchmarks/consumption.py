@@ -1,0 +1,282 @@
+"""Consumption throughput: the real endpoint under gunicorn beside its bare SQL transaction.
+
+Both sides drain ONE organization pool (the large organization's) with 8 concurrent clients,
+each consuming for its own unlimited member, until the pool refuses. Before each side the pool
+gets a grant so that its available balance is known; the amount per consumption is chosen so
+that the pool holds a known number of them, and the number of successes must equal it exactly
+(R24: never more, never fewer). Afterwards `verify_ledger` must pass (R27).
+
+- HTTP: `POST /api/v1/credits/consumptions` on gunicorn (production settings, DEBUG off,
+  several workers) over loopback, clients are threads with keep-alive `http.client`.
+- Bare SQL: the statements the endpoint's transaction runs (`benchmarks.bare_sql`), through
+  psycopg with one connection per thread.
+
+Throughput is successes over the time from the start to the last success; latency is per
+request as the client sees it.
+"""
+
+import http.client
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+from benchmarks import bare_sql
+from benchmarks.scale_data import Scale, organization_for
+from credits.models import AccessMode, CreditAccess
+from credits.selectors import pool_available
+from credits.services import credits_grant
+from portal.models import Scope
+from portal.services import api_token_create
+
+CLIENTS = 8
+HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class RunResult:
+    name: str
+    expected: int
+    successes: int
+    refusals: int
+    errors: int
+    seconds: float
+    latencies_ms: list
+
+    @property
+    def throughput(self) -> float:
+        return self.successes / self.seconds if self.seconds else 0.0
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.latencies_ms) if self.latencies_ms else 0.0
+
+    @property
+    def p95_ms(self) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[int(0.95 * (len(ordered) - 1))] if ordered else 0.0
+
+
+def _consumers(organization, count: int):
+    """`count` unlimited members of the organization, each one client's account."""
+    accesses = list(
+        CreditAccess.objects.filter(organization=organization, mode=AccessMode.UNLIMITED)
+        .exclude(account_id=organization.administrator_id)
+        .select_related("account")
+        .order_by("id")[:count]
+    )
+    if len(accesses) < count:
+        raise SystemExit("The organization needs more unlimited members for the benchmark.")
+    return accesses
+
+
+def _fill_pool(organization, consumptions: int) -> tuple[Decimal, int]:
+    """Grant credits, then choose the amount so that the pool holds exactly a known number
+    of consumptions. Returns (amount, expected successes)."""
+    credits_grant(actor=None, organization=organization, amount=Decimal("50000.00"), days=30)
+    available = pool_available(organization=organization)
+    amount = (available / consumptions).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+    return amount, int(available // amount)
+
+
+def _timed_threads(worker, count: int, limit_seconds: float):
+    """Run `worker(index, barrier, deadline)` in `count` threads started together."""
+    barrier = threading.Barrier(count + 1)
+    outcomes = [None] * count
+    deadline = [0.0]
+
+    def run(index):
+        outcomes[index] = worker(index, barrier, deadline)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    started = time.perf_counter()
+    deadline[0] = started + limit_seconds
+    barrier.wait()
+    for thread in threads:
+        thread.join()
+    return started, outcomes
+
+
+def _summarize(name, expected, started, outcomes) -> RunResult:
+    latencies, successes, refusals, errors, last = [], 0, 0, 0, started
+    for outcome in outcomes:
+        latencies += outcome["latencies"]
+        successes += outcome["ok"]
+        refusals += outcome["refused"]
+        errors += outcome["errors"]
+        last = max(last, outcome["last_ok"])
+    return RunResult(name, expected, successes, refusals, errors, last - started, latencies)
+
+
+# --- HTTP side ----------------------------------------------------------------------------
+
+
+def _server_env(port: int) -> dict:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="portal.settings.production",
+        DJANGO_SECRET_KEY=env.get("DJANGO_SECRET_KEY", "benchmark-only-secret-key-" + "x" * 40),
+        DJANGO_ALLOWED_HOSTS=f"{HOST},localhost",
+        DJANGO_SECURE_SSL_REDIRECT="false",
+        DJANGO_EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
+        DATABASE_URL=env["DATABASE_URL"],
+    )
+    return env
+
+
+def start_server(port: int, workers: int):
+    process = subprocess.Popen(  # noqa: S603 - fixed argument list
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "portal.wsgi:application",
+            "--bind",
+            f"{HOST}:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "2",
+            "--keep-alive",
+            "30",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=_server_env(port),
+        start_new_session=True,
+    )
+    for _ in range(100):
+        try:
+            with socket.create_connection((HOST, port), timeout=0.2):
+                return process
+        except OSError:
+            time.sleep(0.1)
+    stop_server(process)
+    raise SystemExit(f"gunicorn did not start on {HOST}:{port}")
+
+
+def stop_server(process) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def run_http(organization, port, token, accesses, amount, expected, tag, limit_seconds=90):
+    body_amount = str(amount)
+
+    def worker(index, barrier, deadline):
+        email = accesses[index].account.email
+        conn = http.client.HTTPConnection(HOST, port, timeout=30)
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Host": HOST,
+        }
+        # One request before the start opens the connection and warms the worker.
+        conn.request("GET", "/api/v1/openapi.json", headers={"Host": HOST})
+        conn.getresponse().read()
+        out = {"latencies": [], "ok": 0, "refused": 0, "errors": 0, "last_ok": 0.0}
+        barrier.wait()
+        n = 0
+        while time.perf_counter() < deadline[0]:
+            payload = json.dumps(
+                {"account": email, "amount": body_amount, "reference": f"{tag}-{index}-{n}"}
+            )
+            n += 1
+            began = time.perf_counter()
+            conn.request("POST", "/api/v1/credits/consumptions", body=payload, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            ended = time.perf_counter()
+            out["latencies"].append((ended - began) * 1000)
+            if response.status == 201:
+                out["ok"] += 1
+                out["last_ok"] = ended
+            elif response.status == 402:
+                out["refused"] += 1
+                break
+            else:
+                out["errors"] += 1
+                if out["errors"] > 20:
+                    break
+        conn.close()
+        return out
+
+    started, outcomes = _timed_threads(worker, len(accesses), limit_seconds)
+    return _summarize("HTTP endpoint", expected, started, outcomes)
+
+
+# --- Bare SQL side ------------------------------------------------------------------------
+
+
+def run_sql(organization, accesses, amount, expected, tag, limit_seconds=90):
+    dsn = bare_sql.dsn_from_settings(settings.DATABASES["default"])
+    plans = [bare_sql.prepare(organization, access) for access in accesses]
+
+    def worker(index, barrier, deadline):
+        out = {"latencies": [], "ok": 0, "refused": 0, "errors": 0, "last_ok": 0.0}
+        with bare_sql.connect(dsn) as conn:
+            barrier.wait()
+            n = 0
+            while time.perf_counter() < deadline[0]:
+                reference = f"{tag}-{index}-{n}"
+                n += 1
+                began = time.perf_counter()
+                ok = bare_sql.consume(conn, plans[index], amount, reference)
+                ended = time.perf_counter()
+                out["latencies"].append((ended - began) * 1000)
+                if ok:
+                    out["ok"] += 1
+                    out["last_ok"] = ended
+                else:
+                    out["refused"] += 1
+                    break
+        return out
+
+    started, outcomes = _timed_threads(worker, len(accesses), limit_seconds)
+    return _summarize("bare SQL (psycopg)", expected, started, outcomes)
+
+
+def measure(scale: Scale, *, port: int, workers: int, consumptions: int = 4000):
+    """Bare SQL first, then the endpoint, each on a freshly filled pool."""
+    organization = organization_for(scale)
+    accesses = _consumers(organization, CLIENTS)
+    stamp = f"{int(time.time())}"
+    results = []
+
+    amount, expected = _fill_pool(organization, consumptions)
+    connection.close()
+    results.append(run_sql(organization, accesses, amount, expected, f"bench-sql-{stamp}"))
+
+    amount, expected = _fill_pool(organization, consumptions)
+    _, token = api_token_create(
+        actor=None, name=f"benchmark {stamp}", scopes=[Scope.CREDITS_CONSUME]
+    )
+    connection.close()
+    server = start_server(port, workers)
+    try:
+        results.append(
+            run_http(organization, port, token, accesses, amount, expected, f"bench-http-{stamp}")
+        )
+    finally:
+        stop_server(server)
+    return results
