@@ -25,7 +25,8 @@ CSP = "; ".join(
 CSP_RELAXED = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'").replace(
     "style-src 'self'", "style-src 'self' 'unsafe-inline'"
 )
-RELAXED_PREFIXES = ("/admin/", "/api/v1/docs")
+RELAXED_PREFIXES = ("/admin/",)
+RELAXED_PATHS = ("/api/v1/docs",)
 
 
 def _channel_for(path: str) -> str:
@@ -43,7 +44,7 @@ class SecurityHeadersMiddleware:
     def __call__(self, request):
         with audit_channel(_channel_for(request.path)):
             response = self.get_response(request)
-        relaxed = request.path.startswith(RELAXED_PREFIXES)
+        relaxed = request.path.startswith(RELAXED_PREFIXES) or request.path in RELAXED_PATHS
         response.headers.setdefault("Content-Security-Policy", CSP_RELAXED if relaxed else CSP)
         response.headers.setdefault(
             "Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"
