@@ -60,9 +60,9 @@ def main(argv=None) -> int:
 
     if not args.skip_pages:
         results = {}
-        for scale in (small, large):
-            for row in pages.measure(scale, repeat=args.repeat, include_credits=include_credits):
-                results[(row.name, scale.members)] = row
+        rows = pages.measure([small, large], repeat=args.repeat, include_credits=include_credits)
+        for row in rows:
+            results[(row.name, row.members)] = row
         names = [name for name, _, _ in pages.scenarios(include_credits)]
         print(
             f"Server time per page (ms, {args.repeat} requests each; "

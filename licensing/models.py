@@ -153,7 +153,13 @@ class License(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["organization", "product"]),
+            # Seats of one product, and their counts (overview, licenses page) from the
+            # index alone: at 10,000 seats an index-only scan instead of reading every row.
+            models.Index(
+                fields=["organization", "product"],
+                include=["cancelled_at", "starts_at", "ends_at", "assignee"],
+                name="license_org_product_counts",
+            ),
         ]
 
     def __str__(self):

@@ -1,6 +1,5 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,6 +12,7 @@ from organizations.forms import ApiTokenForm, OrganizationSettingsForm, SetupReq
 from organizations.models import AccountKind, Invitation, InvitationState, Membership
 from portal import errors
 from portal.models import ApiToken, Scope
+from portal.pagination import WindowPaginator
 from portal.permissions import org_admin_required
 from portal.services import api_token_create, api_token_revoke
 
@@ -52,7 +52,8 @@ def activity(request):
     organization = request.organization
     action = request.GET.get("action", "").strip()[:64]
     events = selectors.audit_events_for_org(organization=organization, action=action)
-    page = Paginator(events, ACTIVITY_PAGE_SIZE).get_page(request.GET.get("page"))
+    number = request.GET.get("page")
+    page = WindowPaginator(events, ACTIVITY_PAGE_SIZE, number=number).get_page(number)
     context = {
         "organization": organization,
         "page": page,
