@@ -1,3 +1,5 @@
+import unicodedata
+
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
@@ -7,6 +9,18 @@ from credits.amounts import parse_amount
 from organizations.models import Account
 from portal import errors
 from portal.audit import audit_record
+
+
+def visible_name(value: str, *, required: bool, message: str = "Enter a name.") -> str:
+    """Trimmed; a name made only of invisible characters (zero-width spaces, direction marks,
+    other format or control characters) is refused: nobody could see, find or select it."""
+    value = (value or "").strip()
+    invisible = ("Cc", "Cf", "Zs", "Zl", "Zp")
+    if value and all(unicodedata.category(ch) in invisible for ch in value):
+        raise forms.ValidationError("Use visible characters. " + message)
+    if required and not value:
+        raise forms.ValidationError(message)
+    return value
 
 
 class LoginForm(AuthenticationForm):
@@ -25,6 +39,9 @@ class ProfileForm(forms.ModelForm):
         model = Account
         fields = ["name"]
         labels = {"name": "Your name"}
+
+    def clean_name(self):
+        return visible_name(self.cleaned_data["name"], required=False)
 
     def save_with_audit(self, *, actor):
         with transaction.atomic():
@@ -56,6 +73,9 @@ class SetupRequestForm(forms.Form):
         help_text="Shown on that account's Account page.",
     )
 
+    def clean_organization_name(self):
+        return visible_name(self.cleaned_data["organization_name"], required=True)
+
 
 class OrganizationSettingsForm(forms.Form):
     name = forms.CharField(label="Organization name", max_length=150)
@@ -66,10 +86,7 @@ class OrganizationSettingsForm(forms.Form):
     )
 
     def clean_name(self):
-        name = self.cleaned_data["name"].strip()
-        if not name:
-            raise forms.ValidationError("Enter a name.")
-        return name
+        return visible_name(self.cleaned_data["name"], required=True)
 
     def clean_low_balance_threshold(self):
         value = self.cleaned_data["low_balance_threshold"].strip()
@@ -141,10 +158,7 @@ class InvitationAcceptForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     def clean_name(self):
-        name = self.cleaned_data["name"].strip()
-        if not name:
-            raise forms.ValidationError("Enter your name.")
-        return name
+        return visible_name(self.cleaned_data["name"], required=True, message="Enter your name.")
 
     def clean(self):
         cleaned = super().clean()

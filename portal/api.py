@@ -9,10 +9,13 @@ import hashlib
 import logging
 from datetime import timedelta
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.utils import timezone
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBearer
 from pydantic import ConfigDict
 
@@ -107,6 +110,16 @@ OPERATION_ERROR_STATUSES = {
 }
 
 
+class JsonOnlyParser(Parser):
+    """Bodies are JSON, declared as such: a form post or text/plain is refused (400), not
+    guessed at."""
+
+    def parse_body(self, request):
+        if request.content_type != "application/json":
+            raise ValueError("The body must be JSON (Content-Type: application/json).")
+        return super().parse_body(request)
+
+
 class PortalAPI(NinjaAPI):
     def get_openapi_operation_id(self, operation):
         return operation.view_func.__name__
@@ -145,6 +158,7 @@ api = PortalAPI(
         "<token>`."
     ),
     auth=TokenAuth(),
+    parser=JsonOnlyParser(),
     urls_namespace="api",
     docs_url="/docs",
     openapi_url="/openapi.json",
@@ -187,6 +201,13 @@ def _http_error(request, exc: HttpError):
     message = str(exc)
     fields = {"body": message} if exc.status_code == 400 else None
     return error_response(exc.status_code, code, message, fields)
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request, exc):
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
+    message = f"The body is larger than {limit} MiB."
+    return error_response(400, "invalid_request", message, {"body": message})
 
 
 @api.exception_handler(Http404)
