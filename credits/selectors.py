@@ -21,6 +21,11 @@ from credits.models import (
 ZERO = Decimal("0.00")
 
 
+def exact_cents(value) -> Decimal:
+    """Database sums as exact cents (SQLite sums decimals as floats)."""
+    return Decimal(str(value or 0)).quantize(Decimal("0.01"))
+
+
 def unexpired_lots_q(moment=None) -> Q:
     moment = moment or timezone.now()
     return Q(expires_at__isnull=True) | Q(expires_at__gt=moment)
@@ -33,7 +38,7 @@ def pool_available(*, organization, moment=None) -> Decimal:
         .filter(unexpired_lots_q(moment))
         .aggregate(total=Sum("remaining"))["total"]
     )
-    return total or ZERO
+    return exact_cents(total)
 
 
 def personal_available(*, account, moment=None) -> Decimal:
@@ -43,7 +48,7 @@ def personal_available(*, account, moment=None) -> Decimal:
         .filter(unexpired_lots_q(moment))
         .aggregate(total=Sum("remaining"))["total"]
     )
-    return total or ZERO
+    return exact_cents(total)
 
 
 # --- Periods and usage (R20, R22) ---------------------------------------------------------
@@ -91,8 +96,8 @@ def usage_from_ledger(*, account_id, organization_id, start=None) -> Decimal:
     if start is not None:
         consumed = consumed.filter(created_at__gte=start)
         refunded = refunded.filter(refund_of__created_at__gte=start)
-    taken = consumed.aggregate(total=Sum("amount"))["total"] or ZERO
-    given_back = refunded.aggregate(total=Sum("amount"))["total"] or ZERO
+    taken = exact_cents(consumed.aggregate(total=Sum("amount"))["total"])
+    given_back = exact_cents(refunded.aggregate(total=Sum("amount"))["total"])
     return -taken - given_back
 
 
@@ -233,7 +238,7 @@ def consumption_by_day(*, organization, days: int = 30, top: int = 5, moment=Non
     by_member: dict[str, Decimal] = {}
     cells: dict[tuple, Decimal] = {}
     for row in rows:
-        spent = -(row["total"] or ZERO)
+        spent = -exact_cents(row["total"])
         email = row["account__email"] or "unknown"
         by_member[email] = by_member.get(email, ZERO) + spent
         cells[(row["day"], email)] = cells.get((row["day"], email), ZERO) + spent
@@ -273,20 +278,21 @@ def ledger_verify(moment=None) -> list[str]:
     - every consumption reference is unique, no refund exceeds its consumption, no
       consumption under a quota took usage past the limit in force;
     - every enabled access's cached usage equals the usage the ledger adds up to.
+
+    A fixed number of queries, each a scan or an aggregate, whatever the ledger's size.
     """
-    from django.db.models import Count, F, OuterRef, Subquery, Value, Window
-    from django.db.models.functions import Coalesce
+    from django.db.models import Count, F, Window
 
     from credits.models import LotMovement, Wallet
 
     moment = moment or timezone.now()
     problems: list[str] = []
-    money = Value(ZERO)
 
-    lots = Lot.objects.annotate(moved=Coalesce(Sum("movements__amount"), money)).values_list(
+    lots = Lot.objects.annotate(moved=Sum("movements__amount")).values_list(
         "id", "amount", "remaining", "moved"
     )
     for lot_id, amount, remaining, moved in lots.iterator():
+        moved = exact_cents(moved)
         if remaining != amount + moved:
             problems.append(
                 f"lot #{lot_id}: remaining {remaining} != amount {amount} + movements {moved}"
@@ -299,51 +305,46 @@ def ledger_verify(moment=None) -> list[str]:
         )
         .annotate(level=F("lot__amount") + F("running"))
         .filter(level__lt=0)
-        .values_list("lot_id", "id")
+        .values_list("lot_id", "id", "level")
     )
-    for lot_id, movement_id in running_lots:
-        problems.append(f"lot #{lot_id}: overdrawn by movement #{movement_id}")
+    for lot_id, movement_id, level in running_lots:
+        if exact_cents(level) < 0:
+            problems.append(f"lot #{lot_id}: overdrawn by movement #{movement_id}")
 
     entries = (
         LedgerEntry.objects.filter(
             kind__in=[EntryKind.CONSUMPTION, EntryKind.REFUND, EntryKind.EXPIRY]
         )
-        .annotate(moved=Coalesce(Sum("movements__amount"), money))
-        .exclude(moved=F("amount"))
+        .annotate(moved=Sum("movements__amount"))
         .values_list("id", "kind", "amount", "moved")
     )
-    for entry_id, kind, amount, moved in entries:
-        problems.append(f"entry #{entry_id} ({kind}): amount {amount} != lot movements {moved}")
+    for entry_id, kind, amount, moved in entries.iterator():
+        if exact_cents(moved) != amount:
+            problems.append(
+                f"entry #{entry_id} ({kind}): amount {amount} != lot movements {exact_cents(moved)}"
+            )
     incoming = (
         LedgerEntry.objects.filter(kind__in=[EntryKind.PURCHASE, EntryKind.GRANT, EntryKind.TRIAL])
         .annotate(lots=Count("created_lots"), lot_amount=Sum("created_lots__amount"))
         .values_list("id", "amount", "lots", "lot_amount")
     )
     for entry_id, amount, lot_count, lot_amount in incoming.iterator():
-        if lot_count != 1 or lot_amount != amount:
+        if lot_count != 1 or exact_cents(lot_amount) != amount:
             problems.append(f"entry #{entry_id}: brought {lot_count} lot(s) of {lot_amount}")
 
-    wallets = Wallet.objects.annotate(
-        entries_total=Coalesce(
-            Subquery(
-                LedgerEntry.objects.filter(wallet=OuterRef("pk"))
-                .values("wallet")
-                .annotate(t=Sum("amount"))
-                .values("t")
-            ),
-            money,
-        ),
-        lots_total=Coalesce(
-            Subquery(
-                Lot.objects.filter(wallet=OuterRef("pk"), expired_entry__isnull=True)
-                .values("wallet")
-                .annotate(t=Sum("remaining"))
-                .values("t")
-            ),
-            money,
-        ),
-    ).values_list("id", "balance", "entries_total", "lots_total")
-    for wallet_id, balance, entries_total, lots_total in wallets.iterator():
+    entry_totals = {
+        row["wallet_id"]: exact_cents(row["t"])
+        for row in LedgerEntry.objects.values("wallet_id").annotate(t=Sum("amount"))
+    }
+    lot_totals = {
+        row["wallet_id"]: exact_cents(row["t"])
+        for row in Lot.objects.filter(expired_entry__isnull=True)
+        .values("wallet_id")
+        .annotate(t=Sum("remaining"))
+    }
+    for wallet_id, balance in Wallet.objects.values_list("id", "balance").iterator():
+        entries_total = entry_totals.get(wallet_id, ZERO)
+        lots_total = lot_totals.get(wallet_id, ZERO)
         if balance < 0:
             problems.append(f"wallet #{wallet_id}: negative balance {balance}")
         if balance != entries_total:
@@ -359,10 +360,11 @@ def ledger_verify(moment=None) -> list[str]:
             running=Window(Sum("amount"), partition_by=[F("wallet_id")], order_by=F("id").asc())
         )
         .filter(running__lt=0)
-        .values_list("wallet_id", "id")
+        .values_list("wallet_id", "id", "running")
     )
-    for wallet_id, entry_id in running_wallets:
-        problems.append(f"wallet #{wallet_id}: overdrawn by entry #{entry_id}")
+    for wallet_id, entry_id, running in running_wallets:
+        if exact_cents(running) < 0:
+            problems.append(f"wallet #{wallet_id}: overdrawn by entry #{entry_id}")
 
     duplicates = (
         LedgerEntry.objects.filter(kind=EntryKind.CONSUMPTION)
@@ -406,7 +408,7 @@ def _usage_cache_problems(moment) -> list[str]:
             rows = qs.values("account_id", "organization_id").annotate(t=Sum("amount"))
             for row in rows:
                 key = (row["account_id"], row["organization_id"])
-                totals[key] = totals.get(key, ZERO) - row["t"]
+                totals[key] = totals.get(key, ZERO) - exact_cents(row["t"])
         return totals
 
     all_time, this_month = net(None), net(month_start)

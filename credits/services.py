@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from credits.amounts import ZERO, format_amount, parse_amount
@@ -39,6 +39,7 @@ from credits.selectors import (
     account_spendable,
     alert_level_for,
     current_period_start,
+    exact_cents,
     unexpired_lots_q,
     usage_from_ledger,
 )
@@ -126,8 +127,10 @@ def _apply_movements(entry: LedgerEntry, changes: list[tuple[Lot, Decimal]]) -> 
         [LotMovement(entry=entry, lot=lot, amount=change) for lot, change in changes]
     )
     for lot, change in changes:
-        Lot.objects.filter(pk=lot.pk).update(remaining=F("remaining") + change)
+        # The lot is locked, so its new figure is known exactly; SQL arithmetic would be
+        # floating point on SQLite.
         lot.remaining += change
+        Lot.objects.filter(pk=lot.pk).update(remaining=lot.remaining)
 
 
 def _personal_active_summary(account, now) -> tuple[Decimal, object] | None:
@@ -236,7 +239,7 @@ def _pool_available_locked(wallet_id, now) -> Decimal:
         .filter(unexpired_lots_q(now))
         .aggregate(total=Sum("remaining"))["total"]
     )
-    return total or ZERO
+    return exact_cents(total)
 
 
 def _record_order(*, buyer, organization, amount: Decimal, days: int):
