@@ -1,11 +1,402 @@
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+"""Credit pages: My credits (R31) and the organization's Cloud credits page (R19–R22, R29).
 
-from credits import selectors
+Views parse, check access, call a service and render; for htmx requests the same view renders
+only the fragment that changed.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from credits import selectors, services
+from credits.amounts import format_amount
+from credits.forms import AccessForm, CreditRequestForm, PurchaseForm, add_domain_error
+from credits.models import CreditAccess, CreditRequest, CreditRequestState, LotOrigin
+from portal import errors
+from portal.permissions import org_admin_required
+
+MEMBERS_PER_PAGE = 25
+HISTORY_PER_PAGE = 20
+CHART_DAYS = 30
+
+
+# --- My credits (R31) ---------------------------------------------------------------------
+
+
+def _my_context(request, **forms):
+    account = request.user
+    summary = selectors.account_spendable(account)
+    access = summary["access"]
+    lots = list(selectors.lots_for_owner(account=account))
+    history = Paginator(selectors.history_for_account(account=account), HISTORY_PER_PAGE)
+    membership_org = summary["organization"]
+    if membership_org is None:
+        membership = (
+            account.memberships.filter(role="member").select_related("organization").first()
+        )
+        membership_org = membership.organization if membership else None
+    quota = summary["quota"]
+    return {
+        "summary": summary,
+        "access": access,
+        "quota": quota,
+        "quota_meter": _meter(quota["used"], quota["limit"]) if quota else None,
+        "lots": lots,
+        "trial_available": access is None
+        and not any(lot.origin == LotOrigin.TRIAL for lot in lots),
+        "history": history.get_page(request.GET.get("page")),
+        "request_organization": membership_org,
+        "purchase_form": forms.get("purchase_form") or PurchaseForm(prefix="buy"),
+        "request_form": forms.get("request_form") or CreditRequestForm(prefix="ask"),
+        "trial_credits": settings.TRIAL_CREDITS,
+        "now": timezone.now(),
+    }
+
+
+def _meter(used: Decimal, limit: Decimal) -> dict:
+    """Share of a quota used, for an SVG bar (no inline style under the CSP)."""
+    share = 1 if limit <= 0 else min(used / limit, 1)
+    percent = int(share * 100)
+    level = "bad" if share >= 1 else ("warn" if share >= Decimal("0.8") else "ok")
+    return {"width": round(float(share) * 100, 1), "percent": percent, "level": level}
 
 
 @login_required
 def my_credits(request):
-    """R31: the account's personal credit balance (source and quota views grow here)."""
-    context = {"personal_available": selectors.personal_available(account=request.user)}
-    return render(request, "credits/my_credits.html", context)
+    """R31: source, what can be spent now (R22), quota and usage, lots, history."""
+    template = "credits/my_credits.html#history" if request.htmx else "credits/my_credits.html"
+    return render(request, template, _my_context(request))
+
+
+@login_required
+@require_POST
+def my_credits_buy(request):
+    """Buy personal credits (simulated checkout); refused with org access enabled (R21)."""
+    form = PurchaseForm(request.POST, prefix="buy")
+    if form.is_valid():
+        try:
+            lot = services.personal_credits_purchase(
+                actor=request.user, amount=form.cleaned_data["amount"]
+            )
+        except errors.DomainError as exc:
+            add_domain_error(form, exc)
+        else:
+            messages.success(
+                request,
+                f"You bought {format_amount(lot.amount)} credits; they expire on "
+                f"{lot.expires_at:%d %b %Y}.",
+            )
+            return redirect("credits:my_credits")
+    return render(request, "credits/my_credits.html", _my_context(request, purchase_form=form))
+
+
+@login_required
+@require_POST
+def my_credits_trial(request):
+    """R16: trial credits once, only without organizational credit access."""
+    try:
+        lot = services.trial_credits_grant(actor=request.user, account=request.user)
+    except errors.DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            f"{format_amount(lot.amount)} trial credits were added; they expire on "
+            f"{lot.expires_at:%d %b %Y}.",
+        )
+    return redirect("credits:my_credits")
+
+
+@login_required
+@require_POST
+def my_credits_ask(request):
+    """R29: ask the administrator for more credits; they are emailed."""
+    form = CreditRequestForm(request.POST, prefix="ask")
+    if form.is_valid():
+        try:
+            services.credit_request_create(account=request.user, **form.cleaned_data)
+        except errors.DomainError as exc:
+            add_domain_error(form, exc)
+        else:
+            messages.success(request, "Your request was sent to your administrator.")
+            return redirect("credits:my_credits")
+    return render(request, "credits/my_credits.html", _my_context(request, request_form=form))
+
+
+# --- The organization's Cloud credits page ------------------------------------------------
+
+
+def _access_rows(accesses, pool):
+    rows = []
+    for access in accesses:
+        access.used_now = selectors.access_used_now(access)
+        access.spendable = selectors.access_spendable(access, pool)
+        access.form = AccessForm(
+            prefix=f"a{access.pk}",
+            initial={
+                "mode": access.mode,
+                "limit": format_amount(access.limit) or "",
+                "period": access.period,
+            },
+        )
+        rows.append(access)
+    return rows
+
+
+def _members_page(request, organization, pool):
+    query = request.GET.get("q", "").strip()[:100]
+    accesses = selectors.accesses_for_org(organization=organization, query=query)
+    page = Paginator(accesses, MEMBERS_PER_PAGE).get_page(request.GET.get("page"))
+    page.object_list = _access_rows(page.object_list, pool)
+    return page, query
+
+
+def _org_context(request, *, purchase_form=None, bulk_errors=None):
+    organization = request.organization
+    lots = list(selectors.lots_for_owner(organization=organization))
+    now = timezone.now()
+    pool = sum(
+        (
+            lot.remaining
+            for lot in lots
+            if lot.remaining > 0 and (lot.expires_at is None or lot.expires_at > now)
+        ),
+        Decimal("0.00"),
+    )
+    for lot in lots:
+        lot.is_expired = lot.expires_at is not None and lot.expires_at <= now
+    page, query = _members_page(request, organization, pool)
+    history = Paginator(selectors.history_for_org(organization=organization), HISTORY_PER_PAGE)
+    chart = selectors.consumption_by_day(organization=organization, days=CHART_DAYS)
+    threshold = organization.low_balance_threshold
+    return {
+        "organization": organization,
+        "pool": pool,
+        "lots": [lot for lot in lots if lot.remaining > 0 or not lot.is_expired][:50],
+        "threshold": threshold,
+        "below_threshold": threshold is not None and pool < threshold,
+        "purchase_form": purchase_form or PurchaseForm(prefix="buy"),
+        "bulk_form": AccessForm(prefix="bulk", initial={"mode": "quota", "period": "monthly"}),
+        "page": page,
+        "query": query,
+        "query_prefix": f"q={query}&" if query else "",
+        "history": history.get_page(request.GET.get("hp")),
+        "chart": _chart_geometry(chart),
+        "requests": list(selectors.open_requests_for_org(organization=organization)[:50]),
+        "modes": AccessForm.base_fields["mode"].choices,
+        "periods": AccessForm.base_fields["period"].choices,
+        "bulk_errors": bulk_errors or [],
+    }
+
+
+@org_admin_required
+def org_credits(request):
+    """R19–R22, R29: pool, lots, purchase, usage chart, access per member, open requests."""
+    template = "credits/org_credits.html"
+    if request.htmx and request.htmx.target == "member-table":
+        template += "#member-table"
+    return render(request, template, _org_context(request))
+
+
+@org_admin_required
+@require_POST
+def org_credits_buy(request):
+    """R19: the administrator buys credits for the pool (simulated checkout)."""
+    form = PurchaseForm(request.POST, prefix="buy")
+    if form.is_valid():
+        try:
+            lot = services.pool_credits_purchase(
+                actor=request.user,
+                organization=request.organization,
+                amount=form.cleaned_data["amount"],
+            )
+        except errors.DomainError as exc:
+            add_domain_error(form, exc)
+        else:
+            messages.success(
+                request,
+                f"{format_amount(lot.amount)} credits were added to the pool; they expire on "
+                f"{lot.expires_at:%d %b %Y}.",
+            )
+            return redirect("credits:org_credits")
+    return render(
+        request, "credits/org_credits.html", _org_context(request, purchase_form=form), status=422
+    )
+
+
+@org_admin_required
+@require_http_methods(["GET", "POST"])
+def org_access_update(request, pk: int):
+    """R20/R21: change one member's access; htmx swaps the member's row."""
+    organization = request.organization
+    access = selectors.access_for_admin_or_404(organization=organization, pk=pk)
+    if request.method == "GET":
+        return redirect(reverse("credits:org_credits") + f"?q={access.account.email}")
+    form = AccessForm(request.POST, prefix=f"a{access.pk}")
+    status = 200
+    if form.is_valid():
+        try:
+            access = services.access_set(actor=request.user, access=access, **form.cleaned_data)
+        except errors.DomainError as exc:
+            add_domain_error(form, exc)
+            status = 422
+        else:
+            messages.success(request, f"Credit access of {access.account.email} saved.")
+            if not request.htmx:
+                return redirect("credits:org_credits")
+    else:
+        status = 422
+    if not request.htmx:
+        for error in form.errors.values():
+            messages.error(request, f"{access.account.email}: {' '.join(error)}")
+        return redirect("credits:org_credits")
+    pool = selectors.pool_available(organization=organization)
+    row = _access_rows([access], pool)[0]
+    if status == 422:
+        row.form = form
+    return render(
+        request,
+        "credits/org_credits.html#access-row",
+        {"access": row, "modes": AccessForm.base_fields["mode"].choices},
+        status=status,
+    )
+
+
+@org_admin_required
+@require_POST
+def org_access_bulk(request):
+    """R20: set the same access for the selected members; refusals are listed per member."""
+    organization = request.organization
+    form = AccessForm(request.POST, prefix="bulk")
+    ids = [int(pk) for pk in request.POST.getlist("selected") if pk.isdigit()][:500]
+    if not ids:
+        messages.error(request, "Select at least one member.")
+        return redirect("credits:org_credits")
+    if not form.is_valid():
+        for field, error in form.errors.items():
+            messages.error(request, f"{field}: {' '.join(error)}")
+        return redirect("credits:org_credits")
+    accesses = CreditAccess.objects.filter(organization=organization, pk__in=ids).select_related(
+        "account", "organization"
+    )
+    done, refused = 0, []
+    for access in accesses:
+        try:
+            services.access_set(actor=request.user, access=access, **form.cleaned_data)
+            done += 1
+        except errors.DomainError as exc:
+            refused.append(exc.message)
+    if done:
+        messages.success(request, f"Credit access saved for {done} member{'s' * (done != 1)}.")
+    for message in refused:
+        messages.error(request, message)
+    return redirect("credits:org_credits")
+
+
+@org_admin_required
+@require_POST
+def org_request_close(request, pk: int):
+    """R29: the administrator closes a request once handled."""
+    credit_request = get_object_or_404(
+        CreditRequest.objects.select_related("account"),
+        pk=pk,
+        organization=request.organization,
+        state=CreditRequestState.OPEN,
+    )
+    services.credit_request_close(actor=request.user, credit_request=credit_request)
+    messages.success(request, f"The request of {credit_request.account.email} was closed.")
+    if request.htmx:
+        context = {
+            "requests": list(selectors.open_requests_for_org(organization=request.organization)),
+        }
+        return render(request, "credits/org_credits.html#requests", context)
+    return redirect("credits:org_credits")
+
+
+# --- The usage chart ----------------------------------------------------------------------
+
+CHART_W, CHART_H = 720, 220
+PAD_L, PAD_R, PAD_T, PAD_B = 48, 8, 12, 28
+
+
+def _nice_ceiling(value: Decimal) -> Decimal:
+    if value <= 0:
+        return Decimal("10")
+    magnitude = Decimal(10) ** (len(str(int(value))) - 1)
+    for step in (1, 2, 2.5, 5, 10):
+        ceiling = magnitude * Decimal(str(step))
+        if ceiling >= value:
+            return ceiling
+    return magnitude * 10
+
+
+def _chart_geometry(data: dict) -> dict:
+    """Stacked bars per day and member as numbers for an SVG drawn by the template."""
+    days = data["days"]
+    top = _nice_ceiling(max((d["total"] for d in days), default=Decimal(0)))
+    plot_w, plot_h = CHART_W - PAD_L - PAD_R, CHART_H - PAD_T - PAD_B
+    slot = plot_w / max(len(days), 1)
+    bar_w = round(slot * 0.72, 2)
+    series_index = {name: i % 6 for i, name in enumerate(data["series"])}
+    bars = []
+    for n, day in enumerate(days):
+        x = round(PAD_L + n * slot + (slot - bar_w) / 2, 2)
+        bottom = PAD_T + plot_h
+        segments = []
+        for name, value in day["values"].items():
+            if value <= 0:
+                continue
+            height = round(float(value / top) * plot_h, 2)
+            bottom -= height
+            segments.append(
+                {
+                    "y": round(bottom, 2),
+                    "height": height,
+                    "series": series_index[name],
+                    "label": f"{day['day']:%d %b}: {name} {format_amount(value)}",
+                }
+            )
+        bars.append(
+            {
+                "x": x,
+                "segments": segments,
+                "label_x": round(x + bar_w / 2, 2),
+                # Every seventh day counted back from today, so today is always labelled.
+                "label": f"{day['day']:%d %b}" if (len(days) - 1 - n) % 7 == 0 else "",
+            }
+        )
+    grid = []
+    for fraction in ("0", "0.5", "1"):
+        y = round(PAD_T + plot_h - plot_h * float(fraction), 2)
+        grid.append({"y": y, "label_y": y + 4, "label": format_amount(top * Decimal(fraction))})
+    return {
+        "width": CHART_W,
+        "height": CHART_H,
+        "bar_width": bar_w,
+        "bars": bars,
+        "grid": grid,
+        "plot_left": PAD_L,
+        "label_x": PAD_L - 6,
+        "plot_right": CHART_W - PAD_R,
+        "axis_y": CHART_H - 8,
+        "legend": [
+            {
+                "name": name,
+                "series": series_index[name],
+                "total": format_amount(
+                    data["totals"].get(name, sum((d["values"][name] for d in days), Decimal(0)))
+                ),
+            }
+            for name in data["series"]
+        ],
+        "total": format_amount(data["grand_total"]),
+        "empty": not data["series"],
+        "days": days,
+    }
