@@ -1,0 +1,139 @@
+"""`make serve` as a deployment runs it: production settings, collectstatic, migrate, gunicorn,
+static files served by whitenoise (README "Deploying").
+
+The database is the one the suite runs on: a fresh PostgreSQL database when the suite runs on
+PostgreSQL (dropped afterwards), a temporary SQLite file otherwise.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def fetch(url, headers=None):
+    opener = urllib.request.build_opener(NoRedirect)
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with opener.open(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    """A database of its own, of the kind the suite runs on."""
+    db = settings.DATABASES["default"]
+    if "postgresql" not in db["ENGINE"]:
+        yield f"sqlite:///{tmp_path / 'serve.sqlite3'}"
+        return
+    import psycopg
+
+    name = f"portal_serve_{uuid.uuid4().hex[:8]}"
+    params = dict(
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        password=db["PASSWORD"],
+        dbname="postgres",
+        autocommit=True,
+    )
+    with psycopg.connect(**params) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgres://{db['USER']}:{db['PASSWORD']}@{params['host']}:{params['port']}/{name}"
+    with psycopg.connect(**params) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_make_serve_runs_gunicorn_with_whitenoise(database_url):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env.update(
+        DJANGO_SECRET_KEY="serve-test-" + "s3cret-k3y-w1th-3nough-v4riety-!@#$%^&*" * 2,
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        DATABASE_URL=database_url,
+        WEB_CONCURRENCY="1",
+        HOST="127.0.0.1",
+        PORT=str(port),
+    )
+    # `-o` : the virtualenv is taken as installed (no pip run inside the test).
+    server = subprocess.Popen(
+        ["make", "--no-print-directory", "-o", ".venv/.installed", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    https = {"X-Forwarded-Proto": "https", "Host": "localhost"}
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                status, _, _ = fetch(base + "/accounts/login/", https)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    output = server.stdout.read().decode(errors="replace") if server.stdout else ""
+                    pytest.fail(f"make serve did not start:\n{output[-3000:]}")
+                time.sleep(0.3)
+
+        # The sign-in page over "HTTPS" (as the proxy says), with the production headers.
+        status, headers, body = fetch(base + "/accounts/login/", https)
+        assert status == 200
+        assert "max-age=31536000" in headers["Strict-Transport-Security"]
+        assert "script-src 'self'" in headers["Content-Security-Policy"]
+        # Plain HTTP is sent to HTTPS.
+        status, headers, _ = fetch(base + "/accounts/login/", {"Host": "localhost"})
+        assert status == 301 and headers["Location"].startswith("https://")
+
+        # Static files: hashed names in the page, served by whitenoise, cached for good, gzip.
+        manifest = json.loads((ROOT / "staticfiles" / "staticfiles.json").read_text())
+        css = manifest["paths"]["css/portal.css"]
+        assert f"/static/{css}".encode() in body
+        status, headers, content = fetch(
+            f"{base}/static/{css}", {**https, "Accept-Encoding": "gzip"}
+        )
+        assert status == 200
+        assert headers["Content-Type"].startswith("text/css")
+        assert "immutable" in headers["Cache-Control"]
+        assert headers.get("Content-Encoding") == "gzip"
+        status, _, _ = fetch(f"{base}/static/{manifest['paths']['js/htmx.min.js']}", https)
+        assert status == 200
+        status, _, _ = fetch(f"{base}/static/no-such-file.css", https)
+        assert status == 404
+
+        # The database was migrated: the API answers from it.
+        status, headers, body = fetch(base + "/api/v1/org", https)
+        assert status == 401 and json.loads(body)["error"]["code"] == "unauthenticated"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
