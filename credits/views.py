@@ -85,6 +85,10 @@ def my_credits_buy(request):
             lot = services.personal_credits_purchase(
                 actor=request.user, amount=form.cleaned_data["amount"]
             )
+        except errors.OrgCreditAccessEnabled as exc:
+            # The purchase form is not shown to such accounts; say it above the page.
+            messages.error(request, exc.message)
+            return redirect("credits:my_credits")
         except errors.DomainError as exc:
             add_domain_error(form, exc)
         else:

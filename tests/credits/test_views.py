@@ -1,0 +1,266 @@
+"""Credit pages: Cloud credits (admin) and My credits (everyone), R16–R22, R29, R31."""
+
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+
+from credits import services
+from credits.models import CreditAccess, CreditRequest, Lot
+from licensing.models import Order
+from tests.credits.factories import access_of, consume, fund_personal, fund_pool, set_access
+from tests.factories import AccountFactory, add_member
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+ORG_URL = "/organization/credits/"
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def busy_org(organization, org_admin):
+    members = [add_member(organization).account for _ in range(3)]
+    fund_pool(organization, "500.00")
+    set_access(members[0], organization, "quota", "100", "monthly")
+    set_access(members[1], organization, "unlimited")
+    consume(members[0], "12.00")
+    consume(members[1], "30.00")
+    services.credit_request_create(account=members[2], amount="50", message="Deadline")
+    return members
+
+
+def test_org_page_shows_pool_lots_chart_members_requests(admin_client, busy_org):
+    response = admin_client.get(ORG_URL)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "458.00" in html  # pool available
+    assert "<svg" in html and "chart__s0" in html
+    for account in busy_org:
+        assert account.email in html
+    assert "Deadline" in html
+    assert 'style="' not in html and "<script>" not in html
+
+
+def test_org_page_query_count_does_not_grow_with_members(
+    admin_client, organization, busy_org, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(16):
+        admin_client.get(ORG_URL)
+    more = [add_member(organization).account for _ in range(30)]
+    for account in more[:10]:
+        set_access(account, organization, "quota", "5")
+        consume(account, "1.00")
+    with django_assert_max_num_queries(16):
+        response = admin_client.get(ORG_URL)
+    assert "Page 1 of 2" in response.content.decode()
+
+
+def test_member_table_fragment_for_htmx(admin_client, busy_org):
+    response = admin_client.get(
+        ORG_URL + "?q=" + busy_org[0].email, HTTP_HX_TARGET="member-table", **HTMX
+    )
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html
+    assert busy_org[0].email in html and busy_org[1].email not in html
+
+
+@pytest.mark.parametrize("who", ["member", "anonymous"])
+def test_org_page_and_actions_are_hidden_from_non_admins(client, busy_org, member, who):
+    if who == "member":
+        client.force_login(member)
+    access = access_of(busy_org[0])
+    request = CreditRequest.objects.get()
+    urls = [
+        ("get", ORG_URL),
+        ("post", "/organization/credits/buy/"),
+        ("post", f"/organization/credits/access/{access.pk}/"),
+        ("post", "/organization/credits/access/bulk/"),
+        ("post", f"/organization/credits/requests/{request.pk}/close/"),
+    ]
+    for method, url in urls:
+        response = getattr(client, method)(url, {"buy-amount": "10", "selected": [access.pk]})
+        if who == "anonymous":
+            assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+        else:
+            assert response.status_code == 404, url
+    assert access_of(busy_org[0]).mode == "quota"
+    assert Lot.objects.count() == 1
+
+
+def test_another_organizations_admin_sees_and_touches_only_their_own(client, busy_org, outsider):
+    client.force_login(outsider)
+    html = client.get(ORG_URL).content.decode()
+    assert all(account.email not in html for account in busy_org)
+    assert "Deadline" not in html and "458.00" not in html
+    access = access_of(busy_org[0])
+    request = CreditRequest.objects.get()
+    post = {f"a{access.pk}-mode": "disabled", "selected": [access.pk], "bulk-mode": "disabled"}
+    assert client.post(f"/organization/credits/access/{access.pk}/", post).status_code == 404
+    assert client.post(f"/organization/credits/requests/{request.pk}/close/").status_code == 404
+    client.post("/organization/credits/access/bulk/", post)
+    assert access_of(busy_org[0]).mode == "quota"
+    assert CreditRequest.objects.get().state == "open"
+
+
+def test_admin_cannot_touch_another_organizations_access(admin_client, outsider):
+    stranger = add_member(outsider.administered_organization).account
+    access = access_of(stranger)
+    response = admin_client.post(
+        f"/organization/credits/access/{access.pk}/", {f"a{access.pk}-mode": "unlimited"}
+    )
+    assert response.status_code == 404
+    assert access_of(stranger).mode == "disabled"
+
+
+def test_buy_credits_for_the_pool(admin_client, organization):
+    response = admin_client.post("/organization/credits/buy/", {"buy-amount": "250.5"})
+    assert response.status_code == 302
+    assert Lot.objects.get(wallet__organization=organization).amount == D("250.50")
+    assert Order.objects.get(organization=organization).lines.get().item == "credits"
+
+
+@pytest.mark.parametrize("bad", ["", "0", "-5", "1.234", "abc", "1e5"])
+def test_buy_credits_refuses_bad_amounts_next_to_the_field(admin_client, bad):
+    response = admin_client.post("/organization/credits/buy/", {"buy-amount": bad})
+    assert response.status_code == 422
+    assert 'id="id_buy-amount_error"' in response.content.decode()
+    assert not Lot.objects.exists()
+
+
+def test_inline_access_edit_returns_the_row(admin_client, busy_org, django_assert_max_num_queries):
+    access = access_of(busy_org[2])
+    with django_assert_max_num_queries(26):
+        response = admin_client.post(
+            f"/organization/credits/access/{access.pk}/",
+            {
+                f"a{access.pk}-mode": "quota",
+                f"a{access.pk}-limit": "40",
+                f"a{access.pk}-period": "monthly",
+            },
+            **HTMX,
+        )
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html
+    assert html.strip().startswith(f'<tr id="access-{access.pk}"')
+    access.refresh_from_db()
+    assert (access.mode, access.limit, access.period) == ("quota", D("40.00"), "monthly")
+
+
+def test_inline_access_edit_shows_r21_refusal_next_to_the_field(admin_client, organization):
+    account = add_member(organization).account
+    fund_personal(account, "9.00", days=20)
+    access = access_of(account)
+    response = admin_client.post(
+        f"/organization/credits/access/{access.pk}/", {f"a{access.pk}-mode": "unlimited"}, **HTMX
+    )
+    html = response.content.decode()
+    assert response.status_code == 422
+    assert "9.00 active personal credits" in html
+    assert access_of(account).mode == "disabled"
+
+
+def test_inline_access_edit_needs_a_limit_for_quota(admin_client, busy_org):
+    access = access_of(busy_org[2])
+    response = admin_client.post(
+        f"/organization/credits/access/{access.pk}/", {f"a{access.pk}-mode": "quota"}, **HTMX
+    )
+    assert response.status_code == 422 and "A quota needs a limit." in response.content.decode()
+
+
+def test_bulk_update_sets_selected_members_and_reports_refusals(admin_client, organization):
+    ok = [add_member(organization).account for _ in range(3)]
+    refused = add_member(organization).account
+    fund_personal(refused, "1.00")
+    ids = [access_of(a).pk for a in ok + [refused]]
+    response = admin_client.post(
+        "/organization/credits/access/bulk/",
+        {"selected": ids, "bulk-mode": "quota", "bulk-limit": "20", "bulk-period": "monthly"},
+        follow=True,
+    )
+    html = response.content.decode()
+    assert "saved for 3 members" in html and "active personal credits" in html
+    assert all(access_of(a).limit == D("20.00") for a in ok)
+    assert access_of(refused).mode == "disabled"
+
+
+def test_bulk_update_ignores_other_organizations_members(admin_client, outsider):
+    stranger = add_member(outsider.administered_organization).account
+    admin_client.post(
+        "/organization/credits/access/bulk/",
+        {"selected": [access_of(stranger).pk], "bulk-mode": "unlimited"},
+    )
+    assert access_of(stranger).mode == "disabled"
+
+
+def test_close_a_request(admin_client, busy_org):
+    request = CreditRequest.objects.get()
+    response = admin_client.post(f"/organization/credits/requests/{request.pk}/close/", **HTMX)
+    assert response.status_code == 200 and "No open requests" in response.content.decode()
+    request.refresh_from_db()
+    assert request.state == "closed"
+
+
+# --- My credits ---------------------------------------------------------------------------
+
+
+def test_my_credits_under_a_quota_shows_what_can_be_spent(
+    client, organization, busy_org, django_assert_max_num_queries
+):
+    client.force_login(busy_org[0])
+    with django_assert_max_num_queries(14):
+        response = client.get("/credits/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert organization.name in html and "88.00" in html and "of 100.00" in html
+    assert "Ask for more credits" in html
+
+
+def test_my_credits_history_fragment(client, busy_org):
+    client.force_login(busy_org[0])
+    response = client.get("/credits/?page=1", **HTMX)
+    html = response.content.decode()
+    assert "<html" not in html and 'id="history"' in html
+
+
+def test_my_credits_buy_personal_and_refusal_with_org_access(client, busy_org):
+    freelancer = AccountFactory()
+    client.force_login(freelancer)
+    response = client.post("/credits/buy/", {"buy-amount": "75"})
+    assert response.status_code == 302
+    assert Lot.objects.get(wallet__account=freelancer).amount == D("75.00")
+    client.force_login(busy_org[0])
+    response = client.post("/credits/buy/", {"buy-amount": "75"}, follow=True)
+    assert "pool of" in response.content.decode()
+    assert not Lot.objects.filter(wallet__account=busy_org[0]).exists()
+
+
+def test_my_credits_trial_once(client, settings):
+    settings.TRIAL_CREDITS = "30.00"
+    account = AccountFactory()
+    client.force_login(account)
+    assert "Get 30.00 free trial credits" in client.get("/credits/").content.decode()
+    client.post("/credits/trial/")
+    client.post("/credits/trial/")
+    assert Lot.objects.filter(wallet__account=account).count() == 1
+    assert "free trial credits" not in client.get("/credits/").content.decode()
+
+
+def test_ask_for_more_emails_the_admin(client, organization, org_admin, member):
+    client.force_login(member)
+    mail.outbox.clear()
+    response = client.post("/credits/ask/", {"ask-amount": "120", "ask-message": "Film due"})
+    assert response.status_code == 302
+    assert CreditRequest.objects.get().amount == D("120.00")
+    assert mail.outbox[0].to == [org_admin.email] and "Film due" in mail.outbox[0].body
+    response = client.post("/credits/ask/", {"ask-amount": "1.001"})
+    assert response.status_code == 200 and "id_ask-amount_error" in response.content.decode()
+
+
+def test_my_credits_without_organization_has_no_request_form(client):
+    client.force_login(AccountFactory())
+    html = client.get("/credits/").content.decode()
+    assert "Ask for more credits" not in html and "None" in html
+
+
+def test_access_rows_exist_for_every_member(organization, busy_org):
+    assert CreditAccess.objects.filter(organization=organization).count() == 4
