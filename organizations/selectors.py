@@ -4,13 +4,14 @@ from datetime import UTC
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import CharField, Exists, F, OuterRef, Prefetch, Q, Sum, Value
+from django.db.models import CharField, F, Prefetch, Q, Sum, Value
 from django.db.models.functions import Coalesce, Lower, NullIf
 from django.utils import timezone
 
 from credits.amounts import format_amount
 from credits.selectors import pool_available
 from organizations.models import (
+    Account,
     Invitation,
     InvitationState,
     MemberImport,
@@ -89,13 +90,19 @@ def _members_q(organization, query: str):
 
     members = Membership.objects.filter(organization=organization)
     if query:
-        seats = License.objects.filter(assignee=OuterRef("pk")).filter(
-            active_license_q(),
-            Q(product__code__icontains=query) | Q(product__name__icontains=query),
+        # Two independent sets, each evaluated once (hashed subqueries), rather than a join
+        # and a correlated seat lookup for every member: at 10,000 members the difference
+        # between a few milliseconds and a few tens.
+        accounts = Account.objects.filter(
+            Q(email__icontains=query) | Q(name__icontains=query)
+        ).values("pk")
+        holders = (
+            License.objects.filter(organization=organization, assignee__isnull=False)
+            .filter(active_license_q())
+            .filter(Q(product__code__icontains=query) | Q(product__name__icontains=query))
+            .values("assignee_id")
         )
-        members = members.filter(
-            Q(account__email__icontains=query) | Q(account__name__icontains=query) | Exists(seats)
-        )
+        members = members.filter(Q(account_id__in=accounts) | Q(pk__in=holders))
     return members
 
 
@@ -267,10 +274,6 @@ def credit_usage_for(memberships) -> dict:
         if access.mode == "quota" and access.period == QuotaPeriod.MONTHLY:
             current = access.period_start is not None and access.period_start >= start
             usage[membership.pk] = access.used if current else ZERO
-        elif access.mode != "disabled":
-            # Unlimited, or a quota over all time: the cached usage is the all-time usage,
-            # kept with the ledger in one transaction and checked by verify_ledger (R27).
-            usage[membership.pk] = access.used
         else:
             all_time.setdefault(membership.organization_id, {})[membership.account_id] = (
                 membership.pk
