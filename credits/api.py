@@ -74,7 +74,9 @@ class CreditAccessOut(Schema):
 
 
 def _account_or_404(email: str) -> Account:
-    account = Account.objects.filter(email=normalize_email(email)).first()
+    email = normalize_email(email)
+    # PostgreSQL text cannot hold NUL; no account has it in its email.
+    account = None if "\x00" in email else Account.objects.filter(email=email).first()
     if account is None:
         raise errors.NotFound("No account with this email.")
     return account
@@ -110,10 +112,9 @@ def consumption_create(request, payload: ConsumptionIn):
     """R23–R25: 201 when recorded; 200 with the first body when the reference repeats."""
     require_scope(request, Scope.CREDITS_CONSUME)
     amount = parse_amount(payload.amount)
-    account = _account_or_404(payload.account)
     with audit_channel("api"):
-        result = services.credits_consume(
-            account=account, amount=amount, reference=payload.reference
+        result = services.credits_consume_for_email(
+            email=payload.account, amount=amount, reference=payload.reference
         )
     return Status(201 if result.created else 200, result.body)
 

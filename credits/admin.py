@@ -1,0 +1,191 @@
+"""Staff tools for credits (R32): wallets, lots, the read-only ledger, access, requests, and
+granting credits through the same service as `grant_credits` (R21 applies)."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from credits import services
+from credits.amounts import format_amount
+from credits.forms import AmountField
+from credits.models import CreditAccess, CreditRequest, LedgerEntry, Lot, LotMovement, Wallet
+from organizations.models import Account, Organization, normalize_email
+from portal import errors
+from portal.admin_actions import action_with_form
+
+
+class GrantToWalletForm(forms.Form):
+    amount = AmountField(label="Credits")
+    days = forms.IntegerField(
+        min_value=1, max_value=36500, required=False, help_text="Empty: the default lot term."
+    )
+    note = forms.CharField(max_length=255, required=False)
+
+
+class GrantForm(GrantToWalletForm):
+    customer_number = forms.CharField(
+        max_length=10, required=False, help_text="Organization's customer number (its pool)."
+    )
+    email = forms.EmailField(required=False, help_text="Or an account's email (personal).")
+
+    def clean(self):
+        data = super().clean()
+        number, email = data.get("customer_number"), data.get("email")
+        if bool(number) == bool(email):
+            raise forms.ValidationError("Give a customer number or an email, not both.")
+        if number:
+            data["organization"] = Organization.objects.filter(customer_number=number).first()
+            if data["organization"] is None:
+                self.add_error("customer_number", "No organization with this customer number.")
+        else:
+            data["account"] = Account.objects.filter(email=normalize_email(email)).first()
+            if data["account"] is None:
+                self.add_error("email", "No account with this email.")
+        return data
+
+
+def _grant(request, *, organization=None, account=None, amount, days, note):
+    lot = services.credits_grant(
+        actor=request.user,
+        organization=organization,
+        account=account,
+        amount=amount,
+        days=days,
+        note=note or "",
+    )
+    return lot
+
+
+@action_with_form(
+    GrantToWalletForm, description="Grant credits", template_title="Grant credits (R21 applies)"
+)
+def grant_credits(modeladmin, request, wallet, *, amount, days, note):
+    _grant(
+        request,
+        organization=wallet.organization,
+        account=wallet.account,
+        amount=amount,
+        days=days,
+        note=note,
+    )
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """The ledger is append-only (R27): staff read it; corrections are new entries."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Wallet)
+class WalletAdmin(ReadOnlyAdmin):
+    list_display = ["__str__", "organization", "account", "balance", "low_balance_alerted"]
+    list_select_related = ["organization", "account"]
+    search_fields = [
+        "organization__name",
+        "organization__customer_number",
+        "account__email",
+        "account__customer_number",
+    ]
+    list_filter = [("organization", admin.EmptyFieldListFilter)]
+    actions = [grant_credits]
+    change_list_template = "credits/admin_wallet_changelist.html"
+
+    def get_urls(self):
+        return [
+            path("grant/", self.admin_site.admin_view(self.grant_view), name="credits_grant"),
+            *super().get_urls(),
+        ]
+
+    def grant_view(self, request):
+        """Grant credits to a pool (customer number) or an account (email)."""
+        form = GrantForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                lot = _grant(
+                    request,
+                    organization=data.get("organization"),
+                    account=data.get("account"),
+                    amount=data["amount"],
+                    days=data["days"],
+                    note=data["note"],
+                )
+            except errors.DomainError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(
+                    request, f"Granted {format_amount(lot.amount)} credits.", messages.SUCCESS
+                )
+                return redirect(reverse("admin:credits_wallet_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Grant credits",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "credits/admin_grant.html", context)
+
+
+@admin.register(Lot)
+class LotAdmin(ReadOnlyAdmin):
+    list_display = ["id", "wallet", "origin", "amount", "remaining", "arrived_at", "expires_at"]
+    list_select_related = ["wallet__organization", "wallet__account"]
+    list_filter = ["origin"]
+    search_fields = [
+        "wallet__organization__name",
+        "wallet__organization__customer_number",
+        "wallet__account__email",
+    ]
+
+
+class LotMovementInline(admin.TabularInline):
+    model = LotMovement
+    fields = ["lot", "amount"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = ["id", "created_at", "kind", "amount", "wallet", "account", "reference"]
+    list_select_related = ["wallet__organization", "wallet__account", "account"]
+    list_filter = ["kind"]
+    search_fields = [
+        "reference",
+        "account__email",
+        "organization__name",
+        "organization__customer_number",
+    ]
+    date_hierarchy = "created_at"
+    inlines = [LotMovementInline]
+
+
+@admin.register(CreditAccess)
+class CreditAccessAdmin(ReadOnlyAdmin):
+    """Access is changed by the organization's administrator (R20); staff can look."""
+
+    list_display = ["account", "organization", "mode", "limit", "period", "used"]
+    list_select_related = ["account", "organization"]
+    list_filter = ["mode", "period"]
+    search_fields = ["account__email", "organization__name", "organization__customer_number"]
+
+
+@admin.register(CreditRequest)
+class CreditRequestAdmin(ReadOnlyAdmin):
+    list_display = ["account", "organization", "amount", "state", "created_at"]
+    list_select_related = ["account", "organization"]
+    list_filter = ["state"]
+    search_fields = ["account__email", "organization__name", "organization__customer_number"]
