@@ -326,7 +326,7 @@ def org_request_close(request, pk: int):
 
 # --- The usage chart ----------------------------------------------------------------------
 
-CHART_W, CHART_H = 720, 220
+CHART_W, CHART_H = 900, 220
 PAD_L, PAD_R, PAD_T, PAD_B = 48, 8, 12, 28
 
 
