@@ -7,10 +7,13 @@ administrator of another organization, vendor staff, and nobody signed in.
 
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import pytest
 from django.core import mail
 
+from credits import services as credit_services
+from credits.models import CreditAccess
 from organizations import services as org_services
 from portal.services import api_token_create
 from tests.factories import AccountFactory, AnnouncementFactory, add_member, make_org_admin
@@ -33,6 +36,8 @@ class World:
     org_token: object
     seat: object
     announcement: object
+    credit_access: object
+    credit_request: object
     secrets: dict = field(default_factory=dict)
 
     def account(self, role):
@@ -68,6 +73,10 @@ def world(db):
     )
     _, weak_secret = api_token_create(actor=None, name="reader", scopes=["entitlements:read"])
     seat = make_seats(organization, ProductFactory(code="studio", name="Render Studio"), 1)[0]
+    credit_access = CreditAccess.objects.get(organization=organization, account=membership.account)
+    credit_request = credit_services.credit_request_create(
+        account=membership.account, amount=Decimal("25.00"), message="For the Friday renders"
+    )
     return World(
         admin=admin,
         organization=organization,
@@ -81,6 +90,8 @@ def world(db):
         org_token=org_token,
         seat=seat,
         announcement=AnnouncementFactory(),
+        credit_access=credit_access,
+        credit_request=credit_request,
         secrets={
             "org": org_secret,
             "other_org": other_secret,

@@ -99,6 +99,9 @@ MATRIX = {
     "licensing:apply": Rule(SIGNED_IN, post=ok(302, 422)),
     "licensing:checkout": Rule(SIGNED_IN, get=ok(200), post=ok(422)),
     "credits:my_credits": Rule(SIGNED_IN, get=ok(200), post=ok(200, 405, 422)),
+    "credits:my_credits_buy": Rule(SIGNED_IN, post=ok(200, 302, 422)),
+    "credits:my_credits_trial": Rule(SIGNED_IN, post=ok(302)),
+    "credits:my_credits_ask": Rule(SIGNED_IN, post=ok(200, 302, 422)),
     # Accounts that administer an organization are sent to it; the others may ask for one.
     "organizations:setup": Rule(
         SIGNED_IN,
@@ -171,6 +174,20 @@ MATRIX = {
         object_in_url=True,
     ),
     "licensing:seat_revoke": Rule(ORG_ADMIN, post=ok(200, 302), kwargs=seat, object_in_url=True),
+    "credits:org_credits": Rule(ORG_ADMIN, get=ok(200), post=ok(200, 405)),
+    "credits:org_credits_buy": Rule(ORG_ADMIN, post=ok(302, 422)),
+    "credits:org_access_update": Rule(
+        ORG_ADMIN,
+        get=ok(302),
+        post=ok(200, 302, 422),
+        kwargs=pk_of("credit_access"),
+        data=lambda w: {f"a{w.credit_access.pk}-mode": "disabled"},
+        object_in_url=True,
+    ),
+    "credits:org_access_bulk": Rule(ORG_ADMIN, post=ok(302)),
+    "credits:org_request_close": Rule(
+        ORG_ADMIN, post=ok(200, 302), kwargs=pk_of("credit_request"), object_in_url=True
+    ),
     # --- The API's own pages (its operations are in API_MATRIX) -----------------------------
     "api:openapi-json": Rule(PUBLIC, get=ok(200), post=ok(200, 405)),
     "api:openapi-view": Rule(PUBLIC, get=ok(200), post=ok(200, 405)),

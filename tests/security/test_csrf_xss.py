@@ -8,12 +8,14 @@ an entry there.
 import csv
 import io
 import re
+from decimal import Decimal
 
 import pytest
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
+from credits import services as credit_services
 from organizations import services as org_services
 from organizations.models import Account
 from tests.factories import AnnouncementFactory, add_member
@@ -94,6 +96,9 @@ def hostile(world):
         data=b"email\nfine@right.example\n" + csv_line(EMAIL_PAYLOAD),
     )
     world.hostile_report = report
+    credit_services.credit_request_create(
+        account=world.member, amount=Decimal("5.00"), message=f"Please {PAYLOAD}"
+    )
     return world
 
 
