@@ -22,6 +22,11 @@ def audit_channel(name: str):
         _channel.reset(token)
 
 
+def current_channel() -> str:
+    """The channel of the change in progress, for writes that do not go through the ORM."""
+    return _channel.get()
+
+
 def audit_record(
     *,
     actor,
