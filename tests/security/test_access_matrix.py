@@ -419,7 +419,9 @@ def api_call(client, method, path, body, secret=None, **extra):
     )
 
 
-@pytest.mark.parametrize(("method", "path"), sorted(API_MATRIX), ids=" ".join)
+@pytest.mark.parametrize(
+    ("method", "path"), [pytest.param(m, p, id=f"{m} {p}") for m, p in sorted(API_MATRIX)]
+)
 def test_api_access(client, api_world, method, path):
     w = api_world
     rule = API_MATRIX[(method, path)]
