@@ -7,6 +7,8 @@
   // for it (data-focus-after-swap), so that keyboard and screen-reader users follow along.
   document.addEventListener("htmx:afterSwap", function (event) {
     var target = event.detail.target;
+    // An outerHTML swap replaces the target itself: look in its replacement.
+    if (target && !target.isConnected && target.id) target = document.getElementById(target.id);
     if (!target) return;
     var invalid = target.querySelector(".field--error input, .field--error select, .field--error textarea");
     var wanted = invalid || target.querySelector("[data-focus-after-swap]");
