@@ -881,6 +881,9 @@ def credits_refund(*, reference, amount=None, actor=None) -> dict:
     )
     if consumption is None:
         raise errors.NotFound("No consumption with this reference.")
+    # A second refund is `already_refunded` whatever its amount (checked again under lock).
+    if LedgerEntry.objects.filter(refund_of=consumption).exists():
+        raise errors.AlreadyRefunded()
     consumed = -consumption.amount
     amount = consumed if amount in (None, "") else _amount(amount)
     if amount > consumed:

@@ -40,8 +40,21 @@ def run_together(calls):
     return results
 
 
-def consumer(account, amount, reference):
-    return lambda: services.credits_consume(account=account, amount=D(amount), reference=reference)
+@pytest.fixture(params=["orm", "database_function"])
+def consumer(request):
+    """Both doors: the ORM service and the API's door, which on PostgreSQL runs the whole
+    consumption as one database function (credits migration 0004)."""
+
+    def make(account, amount, reference):
+        if request.param == "orm":
+            return lambda: services.credits_consume(
+                account=account, amount=D(amount), reference=reference
+            )
+        return lambda: services.credits_consume_for_email(
+            email=account.email, amount=D(amount), reference=reference
+        )
+
+    return make
 
 
 def successes(results):
@@ -52,7 +65,7 @@ def unexpected(results, *allowed):
     return [r for r in results if isinstance(r, Exception) and not isinstance(r, allowed)]
 
 
-def test_simultaneous_consumptions_never_overdraw_the_pool():
+def test_simultaneous_consumptions_never_overdraw_the_pool(consumer):
     organization = make_org_admin().administered_organization
     members = [add_member(organization).account for _ in range(4)]
     fund_pool(organization, "6.00")
@@ -67,7 +80,7 @@ def test_simultaneous_consumptions_never_overdraw_the_pool():
     assert selectors.ledger_verify() == []
 
 
-def test_simultaneous_consumptions_never_overdraw_a_quota():
+def test_simultaneous_consumptions_never_overdraw_a_quota(consumer):
     organization = make_org_admin().administered_organization
     account = add_member(organization).account
     fund_pool(organization, "100.00")
@@ -80,7 +93,7 @@ def test_simultaneous_consumptions_never_overdraw_a_quota():
     assert selectors.ledger_verify() == []
 
 
-def test_pool_and_quotas_together_hold_exactly():
+def test_pool_and_quotas_together_hold_exactly(consumer):
     """Two members with quotas of 6 share a pool of 10: exactly 10 succeed, each ≤ 6."""
     organization = make_org_admin().administered_organization
     alice, bob = add_member(organization).account, add_member(organization).account
@@ -97,7 +110,7 @@ def test_pool_and_quotas_together_hold_exactly():
     assert selectors.ledger_verify() == []
 
 
-def test_duplicate_references_at_the_same_moment_are_charged_once():
+def test_duplicate_references_at_the_same_moment_are_charged_once(consumer):
     organization = make_org_admin().administered_organization
     account = add_member(organization).account
     fund_pool(organization, "50.00")
@@ -113,7 +126,7 @@ def test_duplicate_references_at_the_same_moment_are_charged_once():
     assert selectors.pool_available(organization=organization) == D("47.00")
 
 
-def test_duplicate_reference_across_accounts_charges_one_and_conflicts_the_rest():
+def test_duplicate_reference_across_accounts_charges_one_and_conflicts_the_rest(consumer):
     organization = make_org_admin().administered_organization
     accounts = [add_member(organization).account for _ in range(4)]
     fund_pool(organization, "50.00")
@@ -170,3 +183,18 @@ def test_enabling_access_and_buying_personal_credits_at_once_leave_one_source():
     enabled = access_of(account).mode != "disabled"
     has_personal = selectors.personal_available(account=account) > 0
     assert enabled != has_personal
+
+
+def test_simultaneous_consumptions_never_overdraw_personal_credits(consumer):
+    from tests.credits.factories import fund_personal
+    from tests.factories import AccountFactory
+
+    account = AccountFactory()
+    fund_personal(account, "3.00", days=5)
+    fund_personal(account, "2.00", days=50)
+    results = run_together([consumer(account, "1.00", f"personal-{i}") for i in range(12)])
+    # Once the personal credits are gone the account has no source at all (R23).
+    assert unexpected(results, errors.InsufficientCredits, errors.NoCreditSource) == []
+    assert len(successes(results)) == 5
+    assert selectors.personal_available(account=account) == D("0.00")
+    assert selectors.ledger_verify() == []

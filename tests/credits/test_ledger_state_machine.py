@@ -62,6 +62,10 @@ def month_start(moment):
 
 
 class LedgerMachine(RuleBasedStateMachine):
+    # Consumptions through the ORM service, or through the API's door (on PostgreSQL the
+    # database function of credits migration 0004).
+    door = "orm"
+
     def __init__(self):
         super().__init__()
         self.now = datetime(2027, 1, 20, 12, 0, tzinfo=UTC)
@@ -210,10 +214,10 @@ class LedgerMachine(RuleBasedStateMachine):
         expected = self.expected_consumption(key, amount)
         if isinstance(expected, type):
             with pytest.raises(expected):
-                services.credits_consume(account=account, amount=amount, reference=reference)
+                self.spend(account, amount, reference)
             return
         source, owner = expected
-        result = services.credits_consume(account=account, amount=amount, reference=reference)
+        result = self.spend(account, amount, reference)
         assert result.created and result.body["source"] == source
         record = ModelConsumption(key, amount, "org" if owner == "org" else "personal", self.now)
         left = amount
@@ -226,6 +230,13 @@ class LedgerMachine(RuleBasedStateMachine):
             record.takes.append((lot, take))
         self.consumptions[reference] = record
         assert Decimal(result.body["available_after"]) == self.source_and_spendable(key)[1]
+
+    def spend(self, account, amount, reference):
+        if self.door == "orm":
+            return services.credits_consume(account=account, amount=amount, reference=reference)
+        return services.credits_consume_for_email(
+            email=account.email, amount=amount, reference=reference
+        )
 
     def expected_consumption(self, key, amount):
         personal = self.available(key)
@@ -246,9 +257,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         reference = data.draw(st.sampled_from(sorted(self.consumptions)))
         record = self.consumptions[reference]
-        result = services.credits_consume(
-            account=self.accounts[record.account], amount=record.amount, reference=reference
-        )
+        result = self.spend(self.accounts[record.account], record.amount, reference)
         assert not result.created
 
     @rule(data=st.data(), full=st.booleans())
@@ -316,10 +325,15 @@ class LedgerMachine(RuleBasedStateMachine):
             assert selectors.access_used_now(access) == self.usage(key)
 
 
+class LedgerMachineThroughTheApiDoor(LedgerMachine):
+    door = "email"
+
+
 @pytest.mark.django_db
-def test_ledger_matches_the_reference_model():
+@pytest.mark.parametrize("machine", [LedgerMachine, LedgerMachineThroughTheApiDoor])
+def test_ledger_matches_the_reference_model(machine):
     run_state_machine_as_test(
-        LedgerMachine,
+        machine,
         settings=settings(
             max_examples=int(os.environ.get("LEDGER_EXAMPLES", "30")),
             stateful_step_count=30,
