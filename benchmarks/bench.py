@@ -1,7 +1,8 @@
 """`make bench`: page server times at two scales, consumption beside bare SQL, the budgets.
 
 Run by benchmarks/run.sh (which prepares PostgreSQL and the data) as
-`python -m benchmarks.bench`, with DJANGO_SETTINGS_MODULE=portal.settings.production.
+`python -m benchmarks.bench`, with DJANGO_SETTINGS_MODULE=benchmarks.settings (production
+settings with a private static directory).
 Exits 1 when a budget is missed or the ledger does not verify.
 """
 
@@ -45,7 +46,7 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-consumption", action="store_true")
     args = parser.parse_args(argv)
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.production")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
     django.setup()
     from benchmarks import consumption, pages
     from benchmarks.scale_data import Scale

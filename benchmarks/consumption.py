@@ -141,7 +141,7 @@ def _summarize(name, expected, started, outcomes) -> RunResult:
 def _server_env(port: int) -> dict:
     env = dict(os.environ)
     env.update(
-        DJANGO_SETTINGS_MODULE="portal.settings.production",
+        DJANGO_SETTINGS_MODULE="benchmarks.settings",
         DJANGO_SECRET_KEY=env.get("DJANGO_SECRET_KEY", "benchmark-only-secret-key-" + "x" * 40),
         DJANGO_ALLOWED_HOSTS=f"{HOST},localhost",
         DJANGO_SECURE_SSL_REDIRECT="false",

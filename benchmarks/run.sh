@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 db=${BENCH_DB:-portal_bench}
 # shellcheck source=/dev/null
 source .ci/postgres.sh "$db" "$db"
-export DJANGO_SETTINGS_MODULE=portal.settings.production
+export DJANGO_SETTINGS_MODULE=benchmarks.settings
 export DJANGO_SECRET_KEY=${DJANGO_SECRET_KEY:-benchmark-only-secret-key-not-for-deployment-0123456789}
 export DJANGO_ALLOWED_HOSTS=${DJANGO_ALLOWED_HOSTS:-testserver,127.0.0.1,localhost}
 export DJANGO_SECURE_SSL_REDIRECT=false
