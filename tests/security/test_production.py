@@ -83,11 +83,13 @@ def test_make_serve_runs_gunicorn_with_whitenoise(database_url, tmp_path):
         PORT=str(port),
     )
     # `-o` : the virtualenv is taken as installed (no pip run inside the test).
+    # Output goes to a file: a pipe nobody reads would fill up and stall the server.
+    log = tmp_path / "serve.log"
     server = subprocess.Popen(
         ["make", "--no-print-directory", "-o", ".venv/.installed", "serve"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -102,13 +104,13 @@ def test_make_serve_runs_gunicorn_with_whitenoise(database_url, tmp_path):
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
                     stop(server)
-                    output = server.stdout.read().decode(errors="replace")
+                    output = log.read_text(errors="replace")
                     pytest.fail(f"make serve did not answer:\n{output[-3000:]}")
                 time.sleep(0.3)
 
         # The sign-in page over "HTTPS" (as the proxy says), with the production headers.
         status, headers, body = fetch(base + "/accounts/login/", https)
-        assert status == 200
+        assert status == 200, log.read_text(errors="replace")[-3000:]
         assert "max-age=31536000" in headers["Strict-Transport-Security"]
         assert "script-src 'self'" in headers["Content-Security-Policy"]
         # Plain HTTP is sent to HTTPS.
