@@ -8,7 +8,9 @@ answer documented in the schema and shaped as it says, every error in the SPEC f
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -79,7 +81,19 @@ CHECKS = [
 
 
 @pytest.fixture
-def tokens(db):
+def keep_connection():
+    """The requests go through Django's real WSGI handler, which closes the database
+    connection when a request ends; inside the test's transaction (PostgreSQL) that would end
+    the test's data too. Django's own test client suspends the same signal handlers."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def tokens(db, keep_connection):
     """An org:admin token of a populated organization and a service token with every scope."""
     from tests.factories import make_org_admin
 
