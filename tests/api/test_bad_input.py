@@ -305,3 +305,18 @@ def test_seat_checkout_refuses_odd_quantities(admin_client, organization, quanti
     assert response.status_code == 422
     assert 'aria-invalid="true"' in response.content.decode()
     assert License.objects.count() == before
+
+
+def test_an_oversized_form_post_is_refused_with_a_page(member_client, member):
+    """Over DATA_UPLOAD_MAX_MEMORY_SIZE: Django's 400, the portal's own page, nothing saved."""
+    response = member_client.post("/account/", {"name": "x" * (3 * 1024 * 1024)})
+    assert response.status_code == 400
+    assert "<html" in response.content.decode()
+    member.refresh_from_db()
+    assert not member.name.startswith("xxx")
+
+
+def test_too_many_form_fields_are_refused(admin_client, organization):
+    data = {f"f{n}": "1" for n in range(2500)}
+    response = admin_client.post("/organization/users/remove/", data)
+    assert response.status_code == 400
