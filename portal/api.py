@@ -43,17 +43,44 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _active_token(digest: str) -> ApiToken | None:
+    """The unrevoked token with this hash, its organization attached.
+
+    Every API request starts here, the consumption's hot path included; written as one raw
+    statement it costs a third of the CPU of the same query built by the ORM (SPEC
+    "Performance"). The organization's columns come from the same row.
+    """
+    from organizations.models import Organization
+
+    org_fields = list(Organization._meta.concrete_fields)
+    org_columns = ", ".join(f'o."{f.column}" AS "org__{f.attname}"' for f in org_fields)
+    tokens = list(
+        ApiToken.objects.raw(
+            f'SELECT t.*, {org_columns} FROM "{ApiToken._meta.db_table}" t '
+            f'LEFT JOIN "{Organization._meta.db_table}" o ON o."id" = t."organization_id" '
+            'WHERE t."token_hash" = %s AND t."revoked_at" IS NULL',
+            [digest],
+        )
+    )
+    if not tokens:
+        return None
+    api_token = tokens[0]
+    if api_token.organization_id is not None:
+        api_token.organization = Organization(
+            **{f.attname: getattr(api_token, f"org__{f.attname}") for f in org_fields}
+        )
+        api_token.organization._state.adding = False
+        api_token.organization._state.db = api_token._state.db
+    return api_token
+
+
 class TokenAuth(HttpBearer):
     """`Authorization: Bearer <token>`; the token is looked up by its SHA-256."""
 
     def authenticate(self, request, token):
-        if not token or len(token) > 200:
+        if not token or len(token) > 200 or "\x00" in token:
             return None
-        api_token = (
-            ApiToken.objects.select_related("organization")
-            .filter(token_hash=token_hash(token), revoked_at__isnull=True)
-            .first()
-        )
+        api_token = _active_token(token_hash(token))
         if api_token is None:
             return None
         now = timezone.now()
