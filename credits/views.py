@@ -5,6 +5,7 @@ only the fragment that changed.
 """
 
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -253,7 +254,9 @@ def org_access_update(request, pk: int):
     organization = request.organization
     access = selectors.access_for_admin_or_404(organization=organization, pk=pk)
     if request.method == "GET":
-        return redirect(reverse("credits:org_credits") + f"?q={access.account.email}")
+        return redirect(
+            reverse("credits:org_credits") + "?" + urlencode({"q": access.account.email})
+        )
     form = AccessForm(request.POST, prefix=f"a{access.pk}")
     status = 200
     if form.is_valid():
