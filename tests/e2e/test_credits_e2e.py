@@ -6,6 +6,7 @@ import json
 import urllib.request
 
 import pytest
+from playwright.sync_api import expect
 
 from credits.models import CreditAccess, Lot
 from portal.services import api_token_create
@@ -54,9 +55,8 @@ def test_buy_give_quota_consume_and_see_it_on_both_pages(
     row.get_by_label("Limit").fill("120")
     row.get_by_label("Period").select_option("monthly")
     row.get_by_role("button", name="Save").click()
-    page.wait_for_function(
-        "document.querySelector('#messages').textContent.includes('mia@render.example')"
-    )
+    # Waiting by locator: the portal's CSP forbids the eval a string predicate would need.
+    expect(page.locator("#messages")).to_contain_text("Credit access of mia@render.example")
     assert "120.00" in row.locator("td[data-label='Can spend now']").inner_text()
     access.refresh_from_db()
     assert (access.mode, str(access.limit), access.period) == ("quota", "120.00", "monthly")
