@@ -1,43 +1,20 @@
 """R24, R25, R21 under real concurrency: threads against PostgreSQL, started together."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from credits import selectors, services
 from credits.models import CreditAccess, LedgerEntry
 from organizations.models import Role
 from organizations.services import membership_create
 from portal import errors
+from tests.concurrency import run_together
 from tests.credits.factories import access_of, fund_pool, set_access
 from tests.factories import add_member, make_org_admin
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 D = Decimal
-
-
-def run_together(calls):
-    """Run every callable in its own thread, released at once; return results or errors."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def worker(i, call):
-        try:
-            barrier.wait()
-            results[i] = call()
-        except Exception as exc:  # noqa: BLE001 - collected for the assertions
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 @pytest.fixture(params=["orm", "database_function"])

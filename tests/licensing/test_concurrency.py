@@ -1,42 +1,17 @@
 """R13 and R16 under truly concurrent requests (PostgreSQL, real threads, a barrier)."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from licensing import services
 from licensing.models import License
 from portal import errors
+from tests.concurrency import run_together
 from tests.factories import add_member
 from tests.licensing.factories import ProductFactory, make_seats
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 THREADS = 8
-
-
-def run_together(calls):
-    """Run each callable in its own thread, all released at once; returns the outcomes
-    (the result or the exception) in order."""
-    barrier = threading.Barrier(len(calls))
-    outcomes = [None] * len(calls)
-
-    def worker(i, call):
-        try:
-            barrier.wait()
-            outcomes[i] = call()
-        except Exception as exc:  # the outcome under test
-            outcomes[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return outcomes
 
 
 def test_one_seat_is_never_given_to_two_members(organization):

@@ -5,41 +5,18 @@ domain errors of SPEC, never as a database error.
 """
 
 import re
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.db import connection
 
 from organizations import services
 from organizations.models import Account, Invitation, Membership
 from portal import errors
+from tests.concurrency import run_together
 from tests.factories import AccountFactory, make_org_admin
 
 THREADS = 6
-
-
-def run_together(calls):
-    """Each callable in its own thread, all released at once; the outcomes in order."""
-    barrier = threading.Barrier(len(calls))
-    outcomes = [None] * len(calls)
-
-    def worker(i, call):
-        try:
-            barrier.wait()
-            outcomes[i] = call()
-        except Exception as exc:  # the outcome under test
-            outcomes[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return outcomes
 
 
 @pytest.mark.postgres

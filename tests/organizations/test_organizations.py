@@ -1,9 +1,7 @@
 """R2, R4, R5: organizations, the one administrator, and the membership limits."""
 
-import threading
-
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from organizations.models import Membership, Organization, Role
 from organizations.services import (
@@ -15,6 +13,7 @@ from organizations.services import (
 )
 from portal import errors
 from portal.models import AuditEvent
+from tests.concurrency import run_together
 from tests.factories import AccountFactory, add_member, make_org_admin
 
 pytestmark = pytest.mark.django_db
@@ -89,41 +88,20 @@ def test_organization_creation_is_audited(org_admin):
     assert event.organization == org_admin.administered_organization
 
 
-def _run_together(count, work):
-    """Run `work(i)` in `count` threads that start at the same moment; collect outcomes."""
-    barrier = threading.Barrier(count)
-    outcomes = [None] * count
-
-    def runner(i):
-        try:
-            barrier.wait()
-            outcomes[i] = ("ok", work(i))
-        except Exception as exc:  # noqa: BLE001 - the outcome is what the test inspects
-            outcomes[i] = ("error", exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_organization_creation_for_one_account_gives_one_organization():
     """R5 under a race: one creation wins, the others get a domain error, never a 500."""
     account = account_create(email="race@example.com", kind="trial")
-    outcomes = _run_together(
-        6, lambda i: organization_create(actor=None, administrator=account, name=f"Org {i}")
+    outcomes = run_together(
+        [
+            lambda i=i: organization_create(actor=None, administrator=account, name=f"Org {i}")
+            for i in range(6)
+        ]
     )
-    kinds = [kind for kind, _ in outcomes]
-    assert kinds.count("ok") == 1
-    assert all(
-        isinstance(value, errors.AlreadyAdministers) for kind, value in outcomes if kind == "error"
-    )
+    created = [o for o in outcomes if isinstance(o, Organization)]
+    refused = [o for o in outcomes if isinstance(o, errors.AlreadyAdministers)]
+    assert len(created) == 1 and len(refused) == 5, outcomes
     assert Organization.objects.filter(administrator=account).count() == 1
 
 
@@ -132,10 +110,10 @@ def test_concurrent_organization_creation_for_one_account_gives_one_organization
 def test_concurrent_changes_to_commercial_create_one_organization():
     """R2 under a race: several staff actions making one account commercial at once."""
     account = account_create(email="upgrade@example.com", kind="trial")
-    outcomes = _run_together(
-        4, lambda i: account_set_kind(actor=None, account=account, kind="commercial")
+    outcomes = run_together(
+        [lambda: account_set_kind(actor=None, account=account, kind="commercial")] * 4
     )
-    assert all(kind == "ok" for kind, _ in outcomes), outcomes
+    assert all(not isinstance(o, Exception) for o in outcomes), outcomes
     assert Organization.objects.filter(administrator=account).count() == 1
 
 
@@ -149,10 +127,11 @@ def test_concurrent_user_memberships_leave_one(db):
     account = AccountFactory()
     orgs = [first, second]
 
-    def add(i):
+    def add(organization):
         with transaction.atomic():
-            return membership_create(organization=orgs[i], account=account, role=Role.MEMBER)
+            return membership_create(organization=organization, account=account, role=Role.MEMBER)
 
-    outcomes = _run_together(2, add)
-    assert [kind for kind, _ in outcomes].count("ok") == 1
+    outcomes = run_together([lambda o=o: add(o) for o in orgs])
+    assert len([o for o in outcomes if isinstance(o, Membership)]) == 1, outcomes
+    assert len([o for o in outcomes if isinstance(o, IntegrityError)]) == 1, outcomes
     assert Membership.objects.filter(account=account, role=Role.MEMBER).count() == 1
