@@ -119,10 +119,17 @@ def consumption_create(request, payload: ConsumptionIn):
     return Status(201 if result.created else 200, result.body)
 
 
-def _refund_payload(body: bytes) -> RefundIn:
-    """The refund body is optional, so it is read here rather than by the schema binding."""
+def _refund_payload(request) -> RefundIn:
+    """The refund body is optional, so it is read here rather than by the schema binding;
+    when there is one, it is JSON declared as such, as everywhere else in the API."""
+    body = request.body
     if not body.strip():
         return RefundIn()
+    if request.content_type != "application/json":
+        raise errors.InvalidRequest(
+            "The body must be JSON (Content-Type: application/json).",
+            fields={"body": "must be application/json"},
+        )
     try:
         data = json.loads(body)
         if not isinstance(data, dict):
@@ -163,7 +170,7 @@ def _refund_payload(body: bytes) -> RefundIn:
 def consumption_refund(request, reference: str):
     """R26: without an amount (or without a body) the whole consumption is refunded."""
     require_scope(request, Scope.CREDITS_CONSUME)
-    payload = _refund_payload(request.body)
+    payload = _refund_payload(request)
     amount = None if payload.amount is None else parse_amount(payload.amount)
     with audit_channel("api"):
         return services.credits_refund(reference=reference, amount=amount)

@@ -251,3 +251,20 @@ def test_put_credit_access_is_limited_to_the_tokens_organization(client, org_hea
 def test_put_credit_access_needs_an_org_token(client, service_headers, member):
     url = f"/api/v1/org/members/{member.email}/credit-access"
     assert put(client, url, {"mode": "unlimited"}, service_headers).status_code == 403
+
+
+def test_a_refund_body_must_be_json_declared_as_such(client, service_headers, organization, member):
+    """Like every other body in the API, a refund body sent as text or a form is refused and
+    nothing is refunded."""
+    fund_pool(organization, "10.00")
+    set_access(member, organization, "unlimited", None)
+    consume(member, "4.00", "job-text")
+    url = "/api/v1/credits/consumptions/job-text/refund"
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        response = client.post(
+            url, '{"amount": "1.00"}', content_type=content_type, **service_headers
+        )
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "invalid_request"
+        assert "body" in response.json()["error"]["fields"]
+    assert access_of(member).used == D("4.00")
