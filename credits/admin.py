@@ -13,6 +13,7 @@ from credits.forms import AmountField
 from credits.models import CreditAccess, CreditRequest, LedgerEntry, Lot, LotMovement, Wallet
 from organizations.models import Account, Organization, normalize_email
 from portal import errors
+from portal.admin import ReadOnlyAdmin
 from portal.admin_actions import action_with_form
 
 
@@ -70,19 +71,6 @@ def grant_credits(modeladmin, request, wallet, *, amount, days, note):
         days=days,
         note=note,
     )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """The ledger is append-only (R27): staff read it; corrections are new entries."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Wallet)
@@ -189,3 +177,12 @@ class CreditRequestAdmin(ReadOnlyAdmin):
     list_select_related = ["account", "organization"]
     list_filter = ["state"]
     search_fields = ["account__email", "organization__name", "organization__customer_number"]
+
+
+@admin.register(LotMovement)
+class LotMovementAdmin(ReadOnlyAdmin):
+    """What each ledger entry took from or gave back to each lot (R27), for support."""
+
+    list_display = ["entry", "lot", "amount"]
+    search_fields = ["entry__reference", "entry__account__email", "lot__wallet__organization__name"]
+    list_select_related = ["entry__wallet", "lot"]

@@ -13,6 +13,7 @@ from licensing import services
 from licensing.models import License, LicenseKind, Order, OrderLine, Product, active_license_q
 from organizations.models import Account, Organization, normalize_email
 from portal import errors
+from portal.admin import ReadOnlyAdmin
 from portal.admin_actions import action_with_form
 from portal.audit import audit_record
 
@@ -237,3 +238,18 @@ class OrderAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(OrderLine)
+class OrderLineAdmin(ReadOnlyAdmin):
+    """Order lines are the record of a paid checkout (R15): read-only, searchable."""
+
+    list_display = ["order", "item", "product", "quantity", "term_days", "credits", "unit_price"]
+    list_filter = ["item"]
+    search_fields = [
+        "order__buyer__email",
+        "order__organization__name",
+        "order__organization__customer_number",
+        "product__code",
+    ]
+    list_select_related = ["order__buyer", "product"]
