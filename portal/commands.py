@@ -24,3 +24,25 @@ class PortalCommand(BaseCommand):
 def staff_actor():
     """Commands act as no particular person; the audit event records the command channel."""
     return None
+
+
+def organization_by_customer_number(customer_number: str):
+    """`--org` takes the organization's customer number (SPEC "Operator commands")."""
+    from organizations.models import Organization
+
+    organization = Organization.objects.filter(customer_number=customer_number.strip()).first()
+    if organization is None:
+        raise errors.NotFound(f"No organization with customer number {customer_number!r}.")
+    return organization
+
+
+def owner_from_options(*, org: str | None, account: str | None):
+    """(organization, account) named by `--org CUSTNO` or `--account EMAIL`; one is None."""
+    if org is not None:
+        return organization_by_customer_number(org), None
+    from organizations.models import Account, normalize_email
+
+    owner = Account.objects.filter(email=normalize_email(account)).first()
+    if owner is None:
+        raise errors.NotFound(f"No account {account!r}.")
+    return None, owner

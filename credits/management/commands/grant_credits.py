@@ -2,9 +2,7 @@ from django.core.management.base import CommandError
 
 from credits.amounts import format_amount, parse_amount
 from credits.services import credits_grant
-from organizations.models import Account, Organization, normalize_email
-from portal import errors
-from portal.commands import PortalCommand, staff_actor
+from portal.commands import PortalCommand, owner_from_options, staff_actor
 
 
 class Command(PortalCommand):
@@ -33,15 +31,7 @@ class Command(PortalCommand):
 
     def run(self, *args, org, account, amount, days, **options):
         amount = parse_amount(amount.strip() if isinstance(amount, str) else amount)
-        organization = owner = None
-        if org is not None:
-            organization = Organization.objects.filter(customer_number=org.strip()).first()
-            if organization is None:
-                raise errors.NotFound(f"No organization with customer number {org!r}.")
-        else:
-            owner = Account.objects.filter(email=normalize_email(account)).first()
-            if owner is None:
-                raise errors.NotFound(f"No account {account!r}.")
+        organization, owner = owner_from_options(org=org, account=account)
         lot = credits_grant(
             actor=staff_actor(), amount=amount, organization=organization, account=owner, days=days
         )

@@ -1,8 +1,7 @@
 from licensing.models import LicenseKind, Product
 from licensing.services import licenses_grant
-from organizations.models import Account, Organization, normalize_email
 from portal import errors
-from portal.commands import PortalCommand, staff_actor
+from portal.commands import PortalCommand, owner_from_options, staff_actor
 
 
 class Command(PortalCommand):
@@ -26,15 +25,7 @@ class Command(PortalCommand):
         found = Product.objects.filter(code=product.strip()).first()
         if found is None:
             raise errors.NotFound(f"No product with code {product!r}.")
-        organization = owner = None
-        if org is not None:
-            organization = Organization.objects.filter(customer_number=org.strip()).first()
-            if organization is None:
-                raise errors.NotFound(f"No organization with customer number {org!r}.")
-        else:
-            owner = Account.objects.filter(email=normalize_email(account)).first()
-            if owner is None:
-                raise errors.NotFound(f"No account {account!r}.")
+        organization, owner = owner_from_options(org=org, account=account)
         if kind not in LicenseKind.values:
             raise errors.InvalidRequest(
                 f"Unknown kind {kind!r}; choose one of {', '.join(LicenseKind.values)}."

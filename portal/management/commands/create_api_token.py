@@ -1,6 +1,4 @@
-from organizations.models import Organization
-from portal import errors
-from portal.commands import PortalCommand
+from portal.commands import PortalCommand, organization_by_customer_number
 from portal.services import api_token_create
 
 
@@ -13,11 +11,7 @@ class Command(PortalCommand):
         parser.add_argument("--org", default=None, help="Organization customer number (org:admin).")
 
     def run(self, *args, name, scopes, org, **options):
-        organization = None
-        if org is not None:
-            organization = Organization.objects.filter(customer_number=org.strip()).first()
-            if organization is None:
-                raise errors.NotFound(f"No organization with customer number {org!r}.")
+        organization = organization_by_customer_number(org) if org is not None else None
         token, secret = api_token_create(
             actor=None, name=name, scopes=scopes.split(","), organization=organization
         )
