@@ -1,15 +1,15 @@
 """Credit helpers for tests: every state is reached through the services, as in the portal."""
 
+import uuid
 from decimal import Decimal
 
 from credits import services
 from credits.models import CreditAccess
 
-_refs = iter(range(1, 10**9))
 
-
-def ref(prefix: str = "job") -> str:
-    return f"{prefix}-{next(_refs)}"
+def ref(prefix: str = "auto") -> str:
+    """A fresh reference that can never equal the hand-written ones tests use ("job-7")."""
+    return f"{prefix}-{uuid.uuid4().hex}"
 
 
 def fund_pool(organization, amount="100.00", *, days=None):
