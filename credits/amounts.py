@@ -27,6 +27,11 @@ def parse_amount(value, *, field: str = "amount", allow_zero: bool = False) -> D
             fields={field: 'must be a string like "12.50"'},
             field=field,
         )
+    if text.strip().startswith("-") and AMOUNT_RE.match(text.strip()[1:]):
+        # A negative number is a clear intent with a clear answer, not a format problem.
+        raise errors.InvalidRequest(
+            "The amount must be more than zero.", fields={field: "must be positive"}, field=field
+        )
     if not AMOUNT_RE.match(text):
         raise errors.InvalidRequest(
             "Amounts have at most 12 digits before the point and 2 after it, with no sign.",
