@@ -212,6 +212,20 @@ def members_search(*, organization, query: str, limit: int = 10) -> list[Members
     )
 
 
+def member_email_for_input(*, organization, text: str) -> str:
+    """What the administrator typed in a "Name or email" picker, as the member's email.
+
+    An email is taken as it is (the service says if it is not a member). Otherwise the one
+    member of THIS organization whose name or email contains the text; when none or several
+    match, the text is returned unchanged and the service's refusal names it.
+    """
+    text = (text or "").strip()
+    if "@" in text:
+        return text
+    matches = members_search(organization=organization, query=text, limit=2)
+    return matches[0].account.email if len(matches) == 1 else text
+
+
 def members_without_seat(*, organization, product, query: str = "", now=None):
     """Members holding no active seat of `product`: who a bulk assignment can serve."""
     now = now or timezone.now()

@@ -254,7 +254,9 @@ def assign_any(request):
                 actor=request.user,
                 organization=request.organization,
                 product=product,
-                email=form.cleaned_data["email"],
+                email=selectors.member_email_for_input(
+                    organization=request.organization, text=form.cleaned_data["email"]
+                ),
             )
         except errors.DomainError as exc:
             form.add_error("email", exc.message)
@@ -344,7 +346,9 @@ def seat_assign(request, seat_id: int):
                 actor=request.user,
                 organization=request.organization,
                 seat_id=seat.pk,
-                email=form.cleaned_data["email"],
+                email=selectors.member_email_for_input(
+                    organization=request.organization, text=form.cleaned_data["email"]
+                ),
                 allow_reassign=True,
             )
         except errors.DomainError as exc:

@@ -267,6 +267,26 @@ def test_quick_assign_picks_a_free_seat(admin_client, organization, member, prod
     assert response.status_code == 422 and "already has" in response.content.decode()
 
 
+def test_assign_by_typing_a_unique_part_of_a_name(admin_client, organization, product):
+    """The picker says "Name or email": a name that matches one member is enough."""
+    from tests.factories import add_member
+
+    carol = add_member(organization, name="Carol Compositor").account
+    add_member(organization, name="Caroline Colour")
+    make_seats(organization, product, 2)
+    response = admin_client.post(
+        "/organization/licenses/assign/", {"product": "studio", "email": "compositor"}, **htmx()
+    )
+    assert response.status_code == 200
+    assert License.objects.get(assignee__isnull=False).assignee.account == carol
+    # "carol" matches both members: nothing is assigned and the refusal names the text.
+    response = admin_client.post(
+        "/organization/licenses/assign/", {"product": "studio", "email": "carol"}, **htmx()
+    )
+    assert response.status_code == 422
+    assert License.objects.filter(assignee__isnull=False).count() == 1
+
+
 def test_bulk_assign_reports_who_got_none_and_why(admin_client, organization, product):
     make_seats(organization, product, 2)
     memberships = [add_member(organization) for _ in range(3)]
