@@ -279,3 +279,16 @@ def test_password_change_requires_the_old_password(member_client, member, passwo
         },
     )
     assert Account.objects.get(pk=member.pk).check_password("another Pass 2026!")
+
+
+def test_activity_details_read_as_plain_text(admin_client, organization):
+    audit_record(
+        actor=None,
+        action="api_token.created",
+        organization=organization,
+        target="sync",
+        details={"scopes": ["org:admin"], "name": {"from": "Old", "to": "New"}},
+    )
+    page = admin_client.get("/organization/activity/").content.decode()
+    assert "scopes: org:admin" in page and "[&#x27;org:admin&#x27;]" not in page
+    assert "name: Old → New" in page
