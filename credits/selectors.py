@@ -234,6 +234,15 @@ def open_requests_for_org(*, organization):
     )
 
 
+def open_requests_for_account(*, account, organization):
+    """R29: the member's own requests still open, so they know one is waiting."""
+    return list(
+        CreditRequest.objects.filter(
+            account=account, organization=organization, state=CreditRequestState.OPEN
+        ).order_by("-created_at")[:5]
+    )
+
+
 def consumption_by_day(*, organization, days: int = 30, top: int = 5, moment=None) -> dict:
     """Consumption of the pool per day and member over the last `days` days (net of refunds
     counted on the day of the refund), the `top` members by total and everyone else together.

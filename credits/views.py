@@ -60,6 +60,11 @@ def _my_context(request, **forms):
         and not any(lot.origin == LotOrigin.TRIAL for lot in lots),
         "history": history.get_page(request.GET.get("page")),
         "request_organization": membership_org,
+        "my_open_requests": selectors.open_requests_for_account(
+            account=account, organization=membership_org
+        )
+        if membership_org
+        else [],
         "purchase_form": forms.get("purchase_form") or PurchaseForm(prefix="buy"),
         "request_form": forms.get("request_form") or CreditRequestForm(prefix="ask"),
         "trial_credits": settings.TRIAL_CREDITS,

@@ -256,6 +256,16 @@ def test_ask_for_more_emails_the_admin(client, organization, org_admin, member):
     assert response.status_code == 200 and "id_ask-amount_error" in response.content.decode()
 
 
+def test_a_member_sees_their_open_request_until_it_is_closed(client, organization, member):
+    """R29: a sent request stays visible on My credits while it is open."""
+    client.force_login(member)
+    client.post("/credits/ask/", {"ask-amount": "75", "ask-message": "More frames"})
+    page = client.get("/credits/").content.decode()
+    assert "75.00 credits asked on" in page and "Waiting" in page
+    CreditRequest.objects.update(state="closed")
+    assert "75.00 credits asked on" not in client.get("/credits/").content.decode()
+
+
 def test_my_credits_without_organization_has_no_request_form(client):
     client.force_login(AccountFactory())
     html = client.get("/credits/").content.decode()
