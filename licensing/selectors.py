@@ -73,20 +73,30 @@ def catalog_for_account(*, account, now=None) -> list[dict]:
         .filter(active_license_q(now))
         .values_list("product_id", "organization__name")
     )
+    # A product already held under a personal license of another kind is not offered as a
+    # trial or beta: there is nothing to try (docs/licensing.md).
+    owned = set(
+        License.objects.filter(account=account)
+        .exclude(kind__in=[LicenseKind.TRIAL, LicenseKind.BETA])
+        .filter(active_license_q(now))
+        .values_list("product_id", flat=True)
+    )
     rows = []
     for product in products:
         seat_org = seat_from.get(product.pk)
+        offer = not seat_org and product.pk not in owned
         rows.append(
             {
                 "product": product,
                 "seat_org": seat_org,
+                "owned": product.pk in owned,
                 "trial_used": (product.pk, LicenseKind.TRIAL) in had,
                 "beta_used": (product.pk, LicenseKind.BETA) in had,
                 "can_trial": product.trial_available
-                and not seat_org
+                and offer
                 and (product.pk, LicenseKind.TRIAL) not in had,
                 "can_beta": product.beta_available
-                and not seat_org
+                and offer
                 and (product.pk, LicenseKind.BETA) not in had,
             }
         )

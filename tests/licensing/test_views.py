@@ -459,3 +459,23 @@ def test_personal_checkout_without_input_shows_the_form(member_client, product):
     response = member_client.get("/licenses/checkout/")
     assert response.status_code == 200 and response.context["summary"] is None
     assert not response.context["form"].errors
+
+
+def test_no_trial_or_beta_is_offered_for_a_product_already_held(client):
+    """A product held under a personal commercial license is not offered as a trial or a
+    beta; an ended license does not count."""
+    account = AccountFactory()
+    held = ProductFactory(name="Held Tool")
+    ended = ProductFactory(name="Ended Tool")
+    make_personal(account, held)
+    make_personal(
+        account,
+        ended,
+        starts_at=timezone.now() - timedelta(days=30),
+        ends_at=timezone.now() - timedelta(days=1),
+    )
+    client.force_login(account)
+    catalog = {row["product"].name: row for row in client.get("/licenses/").context["catalog"]}
+    assert catalog["Held Tool"]["owned"] and not catalog["Held Tool"]["can_trial"]
+    assert not catalog["Held Tool"]["can_beta"]
+    assert catalog["Ended Tool"]["can_trial"] and catalog["Ended Tool"]["can_beta"]
