@@ -291,7 +291,7 @@ def test_users_page_lists_members_invitations_products_and_access(admin_client, 
     assert response.status_code == 200
     assert "lee@x.example" in html and "inv@x.example" in html and "Invited" in html
     assert "just now" in html
-    assert ">paint<" in html and "Disabled" in html
+    assert ">Paint Studio<" in html and "Disabled" in html
     assert 'name="q"' in html and 'name="per_page"' in html
 
 
