@@ -174,7 +174,7 @@ def _members_page(request, organization, pool):
     return page, query
 
 
-def _org_context(request, *, purchase_form=None, bulk_errors=None):
+def _org_context(request, *, purchase_form=None, bulk_form=None):
     organization = request.organization
     lots = list(selectors.lots_for_owner(organization=organization))
     now = timezone.now()
@@ -204,7 +204,8 @@ def _org_context(request, *, purchase_form=None, bulk_errors=None):
         "threshold": threshold,
         "below_threshold": threshold is not None and pool < threshold,
         "purchase_form": purchase_form or PurchaseForm(prefix="buy"),
-        "bulk_form": AccessForm(prefix="bulk", initial={"mode": "quota", "period": "monthly"}),
+        "bulk_form": bulk_form
+        or AccessForm(prefix="bulk", initial={"mode": "quota", "period": "monthly"}),
         "page": page,
         "query": query,
         "query_prefix": f"q={query}&" if query else "",
@@ -213,7 +214,6 @@ def _org_context(request, *, purchase_form=None, bulk_errors=None):
         "requests": list(selectors.open_requests_for_org(organization=organization)[:50]),
         "modes": AccessForm.base_fields["mode"].choices,
         "periods": AccessForm.base_fields["period"].choices,
-        "bulk_errors": bulk_errors or [],
     }
 
 
@@ -299,13 +299,12 @@ def org_access_bulk(request):
     organization = request.organization
     form = AccessForm(request.POST, prefix="bulk")
     ids = [int(pk) for pk in request.POST.getlist("selected") if pk.isdigit()][:500]
-    if not ids:
-        messages.error(request, "Select at least one member.")
-        return redirect("credits:org_credits")
+    # Refusals of the form itself are shown by the form, next to its fields, not at the top.
+    if form.is_valid() and not ids:
+        form.add_error(None, "Select at least one member first: tick them in the table below.")
     if not form.is_valid():
-        for field, error in form.errors.items():
-            messages.error(request, f"{field}: {' '.join(error)}")
-        return redirect("credits:org_credits")
+        context = _org_context(request, bulk_form=form)
+        return render(request, "credits/org_credits.html", context, status=422)
     accesses = CreditAccess.objects.filter(organization=organization, pk__in=ids).select_related(
         "account", "organization"
     )

@@ -183,6 +183,24 @@ def test_bulk_update_sets_selected_members_and_reports_refusals(admin_client, or
     assert access_of(refused).mode == "disabled"
 
 
+def test_bulk_update_refusals_of_the_form_are_shown_by_the_form(admin_client, organization):
+    """Nothing ticked, or a quota without a limit: the page answers 422 with the reason in the
+    bulk form, next to where the administrator acts, and changes nothing."""
+    member = add_member(organization).account
+    response = admin_client.post(
+        "/organization/credits/access/bulk/",
+        {"bulk-mode": "unlimited", "bulk-period": "none"},
+    )
+    assert response.status_code == 422
+    assert "Select at least one member first" in response.content.decode()
+    response = admin_client.post(
+        "/organization/credits/access/bulk/",
+        {"selected": [access_of(member).pk], "bulk-mode": "quota", "bulk-period": "monthly"},
+    )
+    assert response.status_code == 422 and "id_bulk-limit_error" in response.content.decode()
+    assert access_of(member).mode == "disabled"
+
+
 def test_bulk_update_ignores_other_organizations_members(admin_client, outsider):
     stranger = add_member(outsider.administered_organization).account
     admin_client.post(

@@ -184,7 +184,7 @@ MATRIX = {
         data=lambda w: {f"a{w.credit_access.pk}-mode": "disabled"},
         object_in_url=True,
     ),
-    "credits:org_access_bulk": Rule(ORG_ADMIN, post=ok(302)),
+    "credits:org_access_bulk": Rule(ORG_ADMIN, post=ok(422)),
     "credits:org_request_close": Rule(
         ORG_ADMIN, post=ok(200, 302), kwargs=pk_of("credit_request"), object_in_url=True
     ),
