@@ -459,6 +459,35 @@ def _existing_order(checkout_token: str | None):
     return Order.objects.filter(checkout_token=checkout_token).first()
 
 
+def _order_place(
+    *, actor, organization, product_id, item, quantity, term_days, checkout_token
+) -> tuple[Order, OrderLine | None]:
+    """Inside the caller's transaction: a new paid order with its one line (R15), or, for a
+    checkout token already used, the order it placed and no line.
+
+    The product lock serializes purchases of it, so the token check after it sees an order
+    placed by a concurrent submission of the same checkout page."""
+    product = _product_for_sale(product_id)
+    existing = _existing_order(checkout_token)
+    if existing is not None:
+        return existing, None
+    order = Order.objects.create(
+        buyer=actor,
+        organization=organization,
+        total=order_total(product=product, quantity=quantity, term_days=term_days),
+        checkout_token=checkout_token or None,
+    )
+    line = OrderLine.objects.create(
+        order=order,
+        item=item,
+        product=product,
+        quantity=quantity,
+        term_days=term_days,
+        unit_price=product.price,
+    )
+    return order, line
+
+
 def seats_purchase(
     *,
     actor: Account,
@@ -473,27 +502,19 @@ def seats_purchase(
     `checkout_token` returns the order already placed."""
     _check_order(quantity, term_days)
     with transaction.atomic():
-        # The product lock serializes purchases of it, so the token check after it sees an
-        # order placed by a concurrent submission of the same checkout page.
-        product = _product_for_sale(product.pk)
-        existing = _existing_order(checkout_token)
-        if existing is not None:
-            return existing
-        now = timezone.now()
-        order = Order.objects.create(
-            buyer=actor,
+        order, line = _order_place(
+            actor=actor,
             organization=organization,
-            total=order_total(product=product, quantity=quantity, term_days=term_days),
-            checkout_token=checkout_token or None,
-        )
-        line = OrderLine.objects.create(
-            order=order,
+            product_id=product.pk,
             item=OrderLine.Item.SEATS,
-            product=product,
             quantity=quantity,
             term_days=term_days,
-            unit_price=product.price,
+            checkout_token=checkout_token,
         )
+        if line is None:
+            return order
+        product = line.product
+        now = timezone.now()
         License.objects.bulk_create(
             License(
                 product=product,
@@ -527,26 +548,19 @@ def license_purchase(
     """R15: any account, member or not, buys a personal license for itself."""
     _check_order(1, term_days)
     with transaction.atomic():
-        # The product lock serializes purchases of it, so the token check after it sees an
-        # order placed by a concurrent submission of the same checkout page.
-        product = _product_for_sale(product.pk)
-        existing = _existing_order(checkout_token)
-        if existing is not None:
-            return existing
-        now = timezone.now()
-        order = Order.objects.create(
-            buyer=actor,
-            total=order_total(product=product, quantity=1, term_days=term_days),
-            checkout_token=checkout_token or None,
-        )
-        line = OrderLine.objects.create(
-            order=order,
+        order, line = _order_place(
+            actor=actor,
+            organization=None,
+            product_id=product.pk,
             item=OrderLine.Item.LICENSE,
-            product=product,
             quantity=1,
             term_days=term_days,
-            unit_price=product.price,
+            checkout_token=checkout_token,
         )
+        if line is None:
+            return order
+        product = line.product
+        now = timezone.now()
         lic = License.objects.create(
             product=product,
             account=actor,
