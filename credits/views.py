@@ -149,19 +149,21 @@ def my_credits_ask(request):
 # --- The organization's Cloud credits page ------------------------------------------------
 
 
+_ACCESS_CHOICES = {
+    "modes": AccessForm.base_fields["mode"].choices,
+    "periods": AccessForm.base_fields["period"].choices,
+}
+
+
 def _access_rows(accesses, pool):
+    """The member rows of the access table. Their inputs are written by the template
+    (partial `access-fields`); `form` is set only on a row that comes back with errors."""
     rows = []
     for access in accesses:
         access.used_now = selectors.access_used_now(access)
         access.spendable = selectors.access_spendable(access, pool)
-        access.form = AccessForm(
-            prefix=f"a{access.pk}",
-            initial={
-                "mode": access.mode,
-                "limit": format_amount(access.limit) or "",
-                "period": access.period,
-            },
-        )
+        access.limit_text = format_amount(access.limit) or ""
+        access.form = None
         rows.append(access)
     return rows
 
@@ -212,8 +214,7 @@ def _org_context(request, *, purchase_form=None, bulk_form=None):
         "history": history.get_page(request.GET.get("hp")),
         "chart": _chart_geometry(chart),
         "requests": list(selectors.open_requests_for_org(organization=organization)[:50]),
-        "modes": AccessForm.base_fields["mode"].choices,
-        "periods": AccessForm.base_fields["period"].choices,
+        **_ACCESS_CHOICES,
     }
 
 
@@ -287,7 +288,7 @@ def org_access_update(request, pk: int):
     return render(
         request,
         "credits/org_credits.html#access-row",
-        {"access": row, "modes": AccessForm.base_fields["mode"].choices},
+        {"access": row, **_ACCESS_CHOICES},
         status=status,
     )
 

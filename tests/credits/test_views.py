@@ -292,3 +292,48 @@ def test_my_credits_without_organization_has_no_request_form(client):
 
 def test_access_rows_exist_for_every_member(organization, busy_org):
     assert CreditAccess.objects.filter(organization=organization).count() == 4
+
+
+@pytest.mark.parametrize(
+    ("mode", "limit", "period"),
+    [
+        ("disabled", None, "none"),
+        ("unlimited", None, "none"),
+        ("quota", "40", "monthly"),
+        ("quota", "0", "none"),
+        ("quota", "1234.50", "none"),
+    ],
+)
+def test_access_row_inputs_match_the_form_rendering(organization, mode, limit, period):
+    """The access rows write their inputs out (partial `access-fields`) instead of rendering
+    AccessForm widgets, for speed; the markup must stay what the form gives (labels, ids,
+    names, selected options, value)."""
+    import re
+
+    from django.template.loader import render_to_string
+
+    from credits import views
+    from credits.forms import AccessForm
+
+    account = add_member(organization).account
+    if mode != "disabled":
+        set_access(account, organization, mode, limit, period)
+    access = access_of(account)
+    row = views._access_rows([access], D("0"))[0]
+    written = render_to_string(
+        "credits/org_credits.html#access-fields", {"access": row, **views._ACCESS_CHOICES}
+    )
+    form = AccessForm(
+        prefix=f"a{access.pk}",
+        initial={"mode": access.mode, "limit": row.limit_text, "period": access.period},
+    )
+    rendered = "".join(
+        render_to_string("components/field.html", {"field": form[name]})
+        for name in ("mode", "limit", "period")
+    )
+
+    def squash(html):
+        return re.sub(r">\s+<", "><", re.sub(r"\s+", " ", html)).strip()
+
+    assert squash(written) == squash(rendered)
+    assert f'value="{access.mode}" selected' in written
