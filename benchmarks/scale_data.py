@@ -33,8 +33,11 @@ from credits.models import (
     LedgerEntry,
     Lot,
     LotMovement,
+    MemberUsageMonth,
+    PoolUsageDay,
     Wallet,
 )
+from credits.services import usage_rollups_rebuild
 from licensing.models import License, Order, OrderLine, Product
 from organizations.models import Account, Invitation, Membership, Organization
 from portal.models import AuditEvent
@@ -141,6 +144,9 @@ def generate(scale: Scale, *, now: datetime | None = None, log=print) -> Organiz
     started = time.monotonic()
     with transaction.atomic():
         org = _generate(scale, now, rng, log)
+        # The chart's usage rollups, added up from the ledger just written (the services
+        # keep them for every later consumption and refund).
+        usage_rollups_rebuild()
     log(f"organization {scale.customer_number}: done in {time.monotonic() - started:.1f}s")
     vacuum()
     return org
@@ -151,7 +157,7 @@ def vacuum() -> None:
     index alone (autovacuum would get there too, later)."""
     models = (Account, Membership, CreditAccess, License, LedgerEntry, LotMovement, Lot)
     with connection.cursor() as cur:
-        for model in (*models, AuditEvent, Invitation, Wallet):
+        for model in (*models, AuditEvent, Invitation, Wallet, PoolUsageDay, MemberUsageMonth):
             cur.execute(f'VACUUM ANALYZE "{model._meta.db_table}"')
 
 

@@ -136,13 +136,6 @@ class LedgerEntry(models.Model):
         ]
         indexes = [
             models.Index(fields=["wallet", "-created_at", "-id"]),
-            # The usage chart sums a month of the pool's consumptions per day and account
-            # from this index alone (account and amount included): no table reads.
-            models.Index(
-                fields=["organization", "kind", "created_at"],
-                include=["account", "amount"],
-                name="ledger_org_kind_time_usage",
-            ),
             models.Index(fields=["account", "organization", "created_at"]),
         ]
 
@@ -307,3 +300,65 @@ class CreditRequest(models.Model):
 
     def __str__(self):
         return f"{self.account} asks {self.amount}"
+
+
+class PoolUsageDay(models.Model):
+    """Net consumption of an organization's pool on one day (UTC): that day's consumptions
+    minus their refunds, whenever they come (R22 counts usage in the period of the
+    consumption). Kept with every consumption and refund, under the pool's wallet lock, and
+    checked against the ledger by `verify_ledger`; the usage chart reads a month as at most 31
+    of these rows instead of summing a month of entries."""
+
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    day = models.DateField()
+    consumed = models.DecimalField(**AMOUNT, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "day"], name="pool_usage_day_unique"),
+            models.CheckConstraint(
+                condition=Q(consumed__gte=0), name="pool_usage_day_not_negative"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.organization_id} {self.day}: {self.consumed}"
+
+
+class MemberUsageMonth(models.Model):
+    """Net consumption of one member from an organization's pool in one calendar month (UTC),
+    counted like `PoolUsageDay`. Its index gives the month's top members without reading
+    every member's row."""
+
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    month = models.DateField(help_text="The first day of the month.")
+    consumed = models.DecimalField(**AMOUNT, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "month", "account"], name="member_usage_month_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(consumed__gte=0), name="member_usage_month_not_negative"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                F("organization"),
+                F("month"),
+                F("consumed").desc(),
+                F("account"),
+                name="member_usage_month_top",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.account_id} {self.month:%Y-%m}: {self.consumed}"

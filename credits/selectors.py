@@ -1,10 +1,10 @@
 """Reads of balances, usage, lots and history, scoped by organization or account (R18–R31)."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Q, Subquery, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import DateField, Q, Subquery, Sum
+from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
 from credits.models import (
@@ -15,9 +15,10 @@ from credits.models import (
     EntryKind,
     LedgerEntry,
     Lot,
+    MemberUsageMonth,
+    PoolUsageDay,
     QuotaPeriod,
 )
-from organizations.models import Account
 
 ZERO = Decimal("0.00")
 
@@ -243,70 +244,68 @@ def open_requests_for_account(*, account, organization):
     )
 
 
-def consumption_by_day(*, organization, days: int = 30, top: int = 5, moment=None) -> dict:
-    """Consumption of the pool per day and member over the last `days` days (net of refunds
-    counted on the day of the refund), the `top` members by total and everyone else together.
+def month_start(day: date) -> date:
+    return day.replace(day=1)
 
-    Four small queries whatever the ledger's size: the top members (one aggregate, ranked
-    and cut in the database), their days, every day's total (Others = total − top members),
-    and the top members' emails. The month's entries are read from a covering index.
+
+def next_month(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def pool_usage_month(*, organization, month: date, top: int = 5) -> dict:
+    """The pool's net consumption per day of one calendar month (UTC) and the month's `top`
+    members, from the usage rollups: at most 31 + `top` rows, whatever the ledger's size.
+    Consumptions and their refunds count on the consumption's day, as quota usage does (R22).
     """
-    moment = moment or timezone.now()
-    first_day = (moment - timedelta(days=days - 1)).date()
-    since = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
-    month = LedgerEntry.objects.filter(
-        organization=organization,
-        kind__in=[EntryKind.CONSUMPTION, EntryKind.REFUND],
-        created_at__gte=since,
+    end = next_month(month)
+    per_day = dict(
+        PoolUsageDay.objects.filter(
+            organization=organization, day__gte=month, day__lt=end
+        ).values_list("day", "consumed")
     )
-    ranked = list(
-        month.values("account_id")
-        .annotate(total=Sum("amount"))
-        .order_by("total", "account_id")
-        .values_list("account_id", "total")[: top + 1]
+    leaders = list(
+        MemberUsageMonth.objects.filter(organization=organization, month=month, consumed__gt=0)
+        .select_related("account")
+        .order_by("-consumed", "account_id")[:top]
     )
-    emails = dict(
-        Account.objects.filter(pk__in=[pk for pk, _ in ranked if pk is not None]).values_list(
-            "pk", "email"
-        )
-    )
-    # Net spend is minus the signed sum; ties in the database order by account id, here by
-    # email as before.
-    spend = {emails.get(pk, "unknown"): -exact_cents(total) for pk, total in ranked}
-    order = sorted(spend, key=lambda e: (-spend[e], e))
-    leaders = order[:top]
-    leader_ids = [pk for pk, _ in ranked if emails.get(pk, "unknown") in set(leaders)]
-    per_day = {
-        row["day"]: -exact_cents(row["total"])
-        for row in month.annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(total=Sum("amount"))
-    }
-    cells: dict[tuple, Decimal] = {}
-    for row in (
-        month.filter(account_id__in=leader_ids)
-        .annotate(day=TruncDate("created_at"))
-        .values("day", "account_id")
-        .annotate(total=Sum("amount"))
-    ):
-        key = (row["day"], emails.get(row["account_id"], "unknown"))
-        cells[key] = cells.get(key, ZERO) - exact_cents(row["total"])
-    others = len(ranked) > top
-    series = leaders + (["Others"] if others else [])
-    day_list = [first_day + timedelta(days=i) for i in range(days)]
-    table = []
-    for day in day_list:
-        values = {name: cells.get((day, name), ZERO) for name in leaders}
-        total = per_day.get(day, ZERO)
-        if others:
-            values["Others"] = total - sum(values.values(), ZERO)
-        table.append({"day": day, "values": values, "total": total})
+    days = [month + timedelta(days=n) for n in range((end - month).days)]
     return {
-        "days": table,
-        "series": series,
-        "totals": {name: spend[name] for name in leaders},
-        "grand_total": sum(per_day.values(), ZERO),
+        "month": month,
+        "days": [{"day": day, "total": per_day.get(day, ZERO)} for day in days],
+        "leaders": [(row.account, row.consumed) for row in leaders],
+        "total": sum(per_day.values(), ZERO),
     }
+
+
+def usage_rollups_from_ledger(ledger=LedgerEntry) -> tuple[dict, dict]:
+    """What `PoolUsageDay` and `MemberUsageMonth` must hold, added up from the ledger:
+    ({(organization_id, day): consumed}, {(organization_id, account_id, month): consumed}).
+    A refund counts on its consumption's day. `ledger` is the model to read (a migration
+    passes its historical one)."""
+    days: dict[tuple, Decimal] = {}
+    months: dict[tuple, Decimal] = {}
+    pool_entries = ledger.objects.filter(organization__isnull=False)
+    for kind, moment in (
+        (EntryKind.CONSUMPTION, "created_at"),
+        (EntryKind.REFUND, "refund_of__created_at"),
+    ):
+        entries = pool_entries.filter(kind=kind)
+        for org_id, day, total in (
+            entries.annotate(day=TruncDate(moment))
+            .values("organization_id", "day")
+            .annotate(total=Sum("amount"))
+            .values_list("organization_id", "day", "total")
+        ):
+            days[org_id, day] = days.get((org_id, day), ZERO) - exact_cents(total)
+        for org_id, account_id, month, total in (
+            entries.annotate(month=TruncMonth(moment, output_field=DateField()))
+            .values("organization_id", "account_id", "month")
+            .annotate(total=Sum("amount"))
+            .values_list("organization_id", "account_id", "month", "total")
+        ):
+            key = (org_id, account_id, month)
+            months[key] = months.get(key, ZERO) - exact_cents(total)
+    return days, months
 
 
 # --- Ledger verification (R27) ------------------------------------------------------------
@@ -434,6 +433,7 @@ def ledger_verify(moment=None) -> list[str]:
         problems.append(f"consumption #{entry_id} went past its quota")
 
     problems.extend(_usage_cache_problems(moment))
+    problems.extend(_usage_rollup_problems())
     return problems
 
 
@@ -471,4 +471,29 @@ def _usage_cache_problems(moment) -> list[str]:
             cached, expected = used, all_time.get(key, ZERO)
         if cached != expected:
             problems.append(f"access #{pk}: cached usage {cached} != ledger usage {expected}")
+    return problems
+
+
+def _usage_rollup_problems() -> list[str]:
+    """The usage rollups of the chart against the ledger (missing rows count as zero)."""
+    days, months = usage_rollups_from_ledger()
+    problems = []
+    checks = (
+        (days, PoolUsageDay.objects.values_list("organization_id", "day", "consumed"), "day"),
+        (
+            months,
+            MemberUsageMonth.objects.values_list(
+                "organization_id", "account_id", "month", "consumed"
+            ),
+            "month",
+        ),
+    )
+    for expected, rows, what in checks:
+        stored = {tuple(row[:-1]): row[-1] for row in rows.iterator()}
+        for key in sorted(set(expected) | set(stored), key=str):
+            if stored.get(key, ZERO) != expected.get(key, ZERO):
+                problems.append(
+                    f"usage per {what} {key}: stored {stored.get(key, ZERO)} "
+                    f"!= ledger {expected.get(key, ZERO)}"
+                )
     return problems

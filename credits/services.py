@@ -3,7 +3,8 @@
 Every movement of credits writes ledger entries (R27) and keeps two caches in the same
 transaction: `Wallet.balance` (the sum of the wallet's entries, which equals the remaining
 amounts of its lots not yet written off) and `CreditAccess.used` (the usage in the access's
-current period). `credits.selectors.ledger_verify` recomputes both.
+current period). Pool consumptions and refunds also keep the usage rollups of the chart
+(`PoolUsageDay`, `MemberUsageMonth`). `credits.selectors.ledger_verify` recomputes them all.
 
 Lock order everywhere (DESIGN-NOTES): wallet(s) first, then the member's access row, then lots
 ordered by id. Every path that touches a lot holds its wallet's lock, so lots are never
@@ -12,12 +13,12 @@ contended out of that order.
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from credits.amounts import ZERO, format_amount, parse_amount
@@ -31,6 +32,8 @@ from credits.models import (
     Lot,
     LotMovement,
     LotOrigin,
+    MemberUsageMonth,
+    PoolUsageDay,
     QuotaPeriod,
     Wallet,
 )
@@ -42,6 +45,7 @@ from credits.selectors import (
     exact_cents,
     unexpired_lots_q,
     usage_from_ledger,
+    usage_rollups_from_ledger,
 )
 from organizations.models import Account, normalize_email
 from portal import errors
@@ -62,6 +66,41 @@ class TrialCreditsUsed(errors.Conflict):
 
 
 # --- Helpers ------------------------------------------------------------------------------
+
+
+def _usage_add(*, organization_id, account_id, consumed_at, amount: Decimal) -> None:
+    """Add a pool consumption (or, negative, its refund) to the usage rollups, on the
+    consumption's day and month. The caller holds the pool's wallet lock, which serializes
+    every writer of these rows; `credits_consume` on PostgreSQL does the same in SQL."""
+    day = consumed_at.astimezone(UTC).date()
+    rows = (
+        (PoolUsageDay, {"day": day}),
+        (MemberUsageMonth, {"account_id": account_id, "month": day.replace(day=1)}),
+    )
+    for model, key in rows:
+        key["organization_id"] = organization_id
+        if not model.objects.filter(**key).update(consumed=F("consumed") + amount):
+            model.objects.create(consumed=amount, **key)
+
+
+def usage_rollups_rebuild(*, ledger=LedgerEntry, day=PoolUsageDay, month=MemberUsageMonth):
+    """Write the usage rollups afresh from the ledger. For a migration (which passes its
+    historical models) and for generated data written around the services; not while
+    consumptions run."""
+    days, months = usage_rollups_from_ledger(ledger)
+    day.objects.all().delete()
+    month.objects.all().delete()
+    day.objects.bulk_create(
+        (day(organization_id=o, day=d, consumed=c) for (o, d), c in days.items()),
+        batch_size=5000,
+    )
+    month.objects.bulk_create(
+        (
+            month(organization_id=o, account_id=a, month=m, consumed=c)
+            for (o, a, m), c in months.items()
+        ),
+        batch_size=5000,
+    )
 
 
 def _validate_reference(reference) -> str:
@@ -797,6 +836,9 @@ def _consume_pool(account, amount, reference, access, now, actor) -> LedgerEntry
         created_at=now,
     )
     _apply_movements(entry, [(lot, -take) for lot, take in _burn(lots, amount)])
+    _usage_add(
+        organization_id=organization.pk, account_id=account.pk, consumed_at=now, amount=amount
+    )
 
     wallet_update = {"balance": wallet.balance - amount}
     threshold = organization.low_balance_threshold
@@ -935,6 +977,13 @@ def credits_refund(*, reference, amount=None, actor=None) -> dict:
                 changes.append((lots[lot_id], give))
                 left -= give
             _apply_movements(entry, changes)
+            if organization is not None:
+                _usage_add(
+                    organization_id=organization.pk,
+                    account_id=account.pk,
+                    consumed_at=consumption.created_at,
+                    amount=-amount,
+                )
             written_off = ZERO
             for lot, give in changes:
                 if lot.expired_entry_id is not None:

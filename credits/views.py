@@ -4,6 +4,7 @@ Views parse, check access, call a service and render; for htmx requests the same
 only the fragment that changed.
 """
 
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -26,7 +27,8 @@ from portal.permissions import org_admin_required
 
 MEMBERS_PER_PAGE = 25
 HISTORY_PER_PAGE = 20
-CHART_DAYS = 30
+# The usage chart goes back month by month to here; further is not a date anyone means.
+CHART_FIRST_MONTH = date(2000, 1, 1)
 
 
 # --- My credits (R31) ---------------------------------------------------------------------
@@ -197,7 +199,7 @@ def _org_context(request, *, purchase_form=None, bulk_form=None):
         HISTORY_PER_PAGE,
         number=request.GET.get("hp"),
     )
-    chart = selectors.consumption_by_day(organization=organization, days=CHART_DAYS)
+    chart = selectors.pool_usage_month(organization=organization, month=_chart_month(request, now))
     threshold = organization.low_balance_threshold
     return {
         "organization": organization,
@@ -212,7 +214,7 @@ def _org_context(request, *, purchase_form=None, bulk_form=None):
         "query": query,
         "query_prefix": f"q={query}&" if query else "",
         "history": history.get_page(request.GET.get("hp")),
-        "chart": _chart_geometry(chart),
+        "chart": _chart_geometry(chart, today=now.date()),
         "requests": list(selectors.open_requests_for_org(organization=organization)[:50]),
         **_ACCESS_CHOICES,
     }
@@ -360,45 +362,44 @@ def _nice_ceiling(value: Decimal) -> Decimal:
     return magnitude * 10
 
 
-def _chart_geometry(data: dict) -> dict:
-    """Stacked bars per day and member as numbers for an SVG drawn by the template."""
+def _chart_month(request, now) -> date:
+    """The month of the usage chart: `?month=YYYY-MM`, not after this month; else this one."""
+    this_month = now.date().replace(day=1)
+    try:
+        asked = datetime.strptime(request.GET.get("month", ""), "%Y-%m").date()
+    except ValueError:
+        return this_month
+    return min(max(asked, CHART_FIRST_MONTH), this_month)
+
+
+def _chart_geometry(data: dict, *, today: date) -> dict:
+    """Bars per day of the month as numbers for an SVG drawn by the template."""
     days = data["days"]
+    month = data["month"]
     top = _nice_ceiling(max((d["total"] for d in days), default=Decimal(0)))
     plot_w, plot_h = CHART_W - PAD_L - PAD_R, CHART_H - PAD_T - PAD_B
     slot = plot_w / max(len(days), 1)
     bar_w = round(slot * 0.72, 2)
-    series_index = {name: i % 6 for i, name in enumerate(data["series"])}
     bars = []
     for n, day in enumerate(days):
         x = round(PAD_L + n * slot + (slot - bar_w) / 2, 2)
-        bottom = PAD_T + plot_h
-        segments = []
-        for name, value in day["values"].items():
-            if value <= 0:
-                continue
-            height = round(float(value / top) * plot_h, 2)
-            bottom -= height
-            segments.append(
-                {
-                    "y": round(bottom, 2),
-                    "height": height,
-                    "series": series_index[name],
-                    "label": f"{day['day']:%d %b}: {name} {format_amount(value)}",
-                }
-            )
+        height = round(float(day["total"] / top) * plot_h, 2) if day["total"] > 0 else 0
         bars.append(
             {
                 "x": x,
-                "segments": segments,
+                "y": round(PAD_T + plot_h - height, 2),
+                "height": height,
+                "title": f"{day['day']:%d %b}: {format_amount(day['total'])}",
                 "label_x": round(x + bar_w / 2, 2),
-                # Every seventh day counted back from today, so today is always labelled.
-                "label": f"{day['day']:%d %b}" if (len(days) - 1 - n) % 7 == 0 else "",
+                # The 1st, 8th, 15th, 22nd and 29th.
+                "label": f"{day['day']:%d %b}" if n % 7 == 0 else "",
             }
         )
     grid = []
     for fraction in ("0", "0.5", "1"):
         y = round(PAD_T + plot_h - plot_h * float(fraction), 2)
         grid.append({"y": y, "label_y": y + 4, "label": format_amount(top * Decimal(fraction))})
+    this_month = today.replace(day=1)
     return {
         "width": CHART_W,
         "height": CHART_H,
@@ -409,17 +410,15 @@ def _chart_geometry(data: dict) -> dict:
         "label_x": PAD_L - 6,
         "plot_right": CHART_W - PAD_R,
         "axis_y": CHART_H - 8,
-        "legend": [
-            {
-                "name": name,
-                "series": series_index[name],
-                "total": format_amount(
-                    data["totals"].get(name, sum((d["values"][name] for d in days), Decimal(0)))
-                ),
-            }
-            for name in data["series"]
+        "month": month,
+        "is_this_month": month == this_month,
+        "previous": f"{month - timedelta(days=1):%Y-%m}" if month > CHART_FIRST_MONTH else "",
+        "next": f"{selectors.next_month(month):%Y-%m}" if month < this_month else "",
+        "leaders": [
+            {"account": account, "total": format_amount(total)}
+            for account, total in data["leaders"]
         ],
-        "total": format_amount(data["grand_total"]),
-        "empty": not data["series"],
+        "total": format_amount(data["total"]),
+        "empty": data["total"] <= 0,
         "days": days,
     }

@@ -382,3 +382,71 @@ def test_member_access_disable_keeps_working(organization, org_admin, member):
     membership = member.memberships.get()
     services.member_access_disable(actor=org_admin, membership=membership)
     assert access_of(member).mode == "disabled"
+
+
+@pytest.mark.parametrize("door", ["account", "email"])
+def test_usage_rollups_follow_consumptions_and_refunds_on_the_consumptions_day(
+    organization, member, assert_ledger_ok, door
+):
+    """The chart's rollups (per pool and day, per member and month) count a refund on its
+    consumption's day, as R22 counts quota usage; both doors (the ORM path and, on
+    PostgreSQL, the database function) keep them, and `verify_ledger` agrees."""
+    from credits.models import MemberUsageMonth, PoolUsageDay
+
+    def spend(amount, reference):
+        if door == "email":
+            return services.credits_consume_for_email(
+                email=member.email, amount=D(amount), reference=reference
+            )
+        return services.credits_consume(account=member, amount=D(amount), reference=reference)
+
+    october = datetime(2027, 10, 31, 23, 30, tzinfo=UTC)
+    with at(october):
+        fund_pool(organization, "100.00")
+        set_access(member, organization, "unlimited")
+        spend("7.00", "oct-1")
+        spend("3.00", "oct-2")
+    with at(october + timedelta(hours=1)):  # 1 November
+        spend("5.00", "nov-1")
+        services.credits_refund(reference="oct-1", amount="2.00")
+    days = dict(
+        PoolUsageDay.objects.filter(organization=organization).values_list("day", "consumed")
+    )
+    assert days == {october.date(): D("8.00"), october.date() + timedelta(days=1): D("5.00")}
+    months = dict(
+        MemberUsageMonth.objects.filter(organization=organization, account=member).values_list(
+            "month", "consumed"
+        )
+    )
+    assert months == {
+        october.date().replace(day=1): D("8.00"),
+        datetime(2027, 11, 1).date(): D("5.00"),
+    }
+    assert_ledger_ok()
+
+
+def test_verify_ledger_finds_tampered_usage_rollups(organization, member):
+    from credits.models import MemberUsageMonth, PoolUsageDay
+
+    fund_pool(organization, "10.00")
+    set_access(member, organization, "unlimited")
+    consume(member, "2.00")
+    assert selectors.ledger_verify() == []
+    PoolUsageDay.objects.update(consumed=D("3.00"))
+    MemberUsageMonth.objects.all().delete()
+    problems = selectors.ledger_verify()
+    assert any("usage per day" in p for p in problems)
+    assert any("usage per month" in p and "stored 0.00" in p for p in problems)
+
+
+def test_usage_rollups_rebuild_writes_what_the_ledger_adds_up_to(organization, member):
+    from credits.models import PoolUsageDay
+
+    fund_pool(organization, "10.00")
+    set_access(member, organization, "unlimited")
+    consume(member, "2.00")
+    before = list(PoolUsageDay.objects.values_list("organization_id", "day", "consumed"))
+    PoolUsageDay.objects.all().delete()
+    services.usage_rollups_rebuild()
+    assert list(PoolUsageDay.objects.values_list("organization_id", "day", "consumed")) == before
+    assert selectors.ledger_verify() == []

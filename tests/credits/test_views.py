@@ -337,3 +337,37 @@ def test_access_row_inputs_match_the_form_rendering(organization, mode, limit, p
 
     assert squash(written) == squash(rendered)
     assert f'value="{access.mode}" selected' in written
+
+
+def test_usage_chart_shows_a_month_with_its_top_members(admin_client, busy_org):
+    """The chart reads the month from the usage rollups: bars per day, the month's top
+    members by net consumption, earlier months one link away."""
+    from django.utils import timezone
+
+    html = admin_client.get(ORG_URL).content.decode()
+    this_month = timezone.now()
+    assert f"Consumption in {this_month:%B %Y}" in html
+    leaders = html.split('class="chart__leaders"')[1].split("</ol>")[0]
+    # busy_org: members[1] consumed 30.00, members[0] 12.00.
+    assert leaders.index(busy_org[1].email) < leaders.index(busy_org[0].email)
+    assert "30.00" in leaders and "12.00" in leaders
+    assert "Later →" not in html
+    earlier = html.split('href="?month=')[1].split("#")[0]
+    previous = admin_client.get(ORG_URL + f"?month={earlier}").content.decode()
+    assert "No credits were consumed from the pool" in previous
+    assert "Later →" in previous
+
+
+@pytest.mark.parametrize("month", ["garbage", "2027-13", "9999-01", "0001-01"])
+def test_usage_chart_month_out_of_range_or_malformed_is_never_an_error(
+    admin_client, busy_org, month
+):
+    response = admin_client.get(ORG_URL + f"?month={month}")
+    assert response.status_code == 200
+    html = response.content.decode()
+    if month == "0001-01":
+        assert "Consumption in January 2000" in html and "← Earlier" not in html
+    else:
+        from django.utils import timezone
+
+        assert f"Consumption in {timezone.now():%B %Y}" in html
