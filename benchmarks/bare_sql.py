@@ -1,9 +1,9 @@
 """The consumption's SQL without Django: the yardstick of the throughput budget.
 
-`consume` runs the statements that `credits.services.credits_consume` sends for a pool
-consumption by an unlimited member, in the same order and the same transaction shape: the
-lookups before the lock (reference, personal credits, access), then the locked section. Only
-the Python around them is gone: no HTTP, no ORM, no token check, no account lookup.
+`consume` runs the one statement the endpoint sends on PostgreSQL for a consumption: the
+`credits_consume` function with the same arguments, the bearer token's hash and scope
+included (the function checks the token, looks the account up, then takes the locks). Only
+the Python around it is gone: no HTTP, no Django.
 """
 
 from dataclasses import dataclass
@@ -29,13 +29,16 @@ def connect(dsn: str):
 
 @dataclass(frozen=True)
 class Plan:
-    account_id: int
     email: str
-    organization_id: int
+    token_digest: str
+    scope: str
 
 
-def prepare(organization, access) -> Plan:
-    return Plan(access.account_id, access.account.email, organization.pk)
+def prepare(access, token: str) -> Plan:
+    from portal.api import token_hash
+    from portal.models import Scope
+
+    return Plan(access.account.email, token_hash(token), Scope.CREDITS_CONSUME)
 
 
 def consume(conn, plan: Plan, amount: Decimal, reference: str) -> bool:
@@ -43,8 +46,18 @@ def consume(conn, plan: Plan, amount: Decimal, reference: str) -> bool:
     now = datetime.now(UTC)
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     cur = conn.execute(
-        "SELECT outcome FROM credits_consume(%s, %s, %s, %s, %s, %s, %s)",
-        [plan.email, amount, reference, now, month_start, "api", None],
+        "SELECT outcome FROM credits_consume(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        [
+            plan.email,
+            amount,
+            reference,
+            now,
+            month_start,
+            "api",
+            None,
+            plan.token_digest,
+            plan.scope,
+        ],
     )
     (outcome,) = cur.fetchone()
     if outcome == "created":

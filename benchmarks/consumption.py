@@ -244,9 +244,9 @@ def run_http(organization, port, token, accesses, amount, expected, tag, limit_s
 # --- Bare SQL side ------------------------------------------------------------------------
 
 
-def run_sql(organization, accesses, amount, expected, tag, limit_seconds=90):
+def run_sql(token, accesses, amount, expected, tag, limit_seconds=90):
     dsn = bare_sql.dsn_from_settings(settings.DATABASES["default"])
-    plans = [bare_sql.prepare(organization, access) for access in accesses]
+    plans = [bare_sql.prepare(access, token) for access in accesses]
 
     def worker(index, barrier, deadline):
         out = {"latencies": [], "ok": 0, "refused": 0, "errors": 0, "last_ok": 0.0}
@@ -272,27 +272,31 @@ def run_sql(organization, accesses, amount, expected, tag, limit_seconds=90):
     return _summarize("bare SQL (psycopg)", expected, started, outcomes)
 
 
-def measure(scale: Scale, *, port: int, workers: int, consumptions: int = 4000):
-    """Bare SQL first, then the endpoint, each on a freshly filled pool."""
+def measure(scale: Scale, *, port: int, workers: int, consumptions: int = 4000, rounds: int = 3):
+    """`rounds` times: bare SQL, then the endpoint, each on a freshly filled pool. Rounds
+    alternate the sides so that a change in the machine's speed (other work, a neighbour on
+    the host) weighs on both; the budget reads the median of the rounds' ratios.
+    Returns [(bare SQL run, HTTP run), ...]."""
     organization = organization_for(scale)
     accesses = _consumers(organization, CLIENTS)
     stamp = f"{int(time.time())}"
-    results = []
-
-    amount, expected = _fill_pool(organization, consumptions)
-    connection.close()
-    results.append(run_sql(organization, accesses, amount, expected, f"bench-sql-{stamp}"))
-
-    amount, expected = _fill_pool(organization, consumptions)
     _, token = api_token_create(
         actor=None, name=f"benchmark {stamp}", scopes=[Scope.CREDITS_CONSUME]
     )
     connection.close()
     server = start_server(port, workers)
+    rounds_out = []
     try:
-        results.append(
-            run_http(organization, port, token, accesses, amount, expected, f"bench-http-{stamp}")
-        )
+        for n in range(rounds):
+            amount, expected = _fill_pool(organization, consumptions)
+            connection.close()
+            sql = run_sql(token, accesses, amount, expected, f"bench-sql-{stamp}-{n}")
+            amount, expected = _fill_pool(organization, consumptions)
+            connection.close()
+            http = run_http(
+                organization, port, token, accesses, amount, expected, f"bench-http-{stamp}-{n}"
+            )
+            rounds_out.append((sql, http))
     finally:
         stop_server(server)
-    return results
+    return rounds_out

@@ -15,7 +15,7 @@ from credits.amounts import format_amount, parse_amount
 from credits.models import CreditAccess
 from organizations.models import Account, normalize_email
 from portal import errors
-from portal.api import require_org_token, require_scope
+from portal.api import PendingToken, TokenAuth, require_org_token, require_scope
 from portal.audit import audit_channel
 from portal.models import Scope
 
@@ -107,14 +107,19 @@ def account_credits(request, email: str):
     "/credits/consumptions",
     response={200: ConsumptionOut, 201: ConsumptionOut},
     summary="Consume credits (idempotent by reference)",
+    # The hot path: on PostgreSQL the consumption's statement checks the token too.
+    auth=TokenAuth(checked_in_statement=Scope.CREDITS_CONSUME),
 )
 def consumption_create(request, payload: ConsumptionIn):
     """R23–R25: 201 when recorded; 200 with the first body when the reference repeats."""
-    require_scope(request, Scope.CREDITS_CONSUME)
+    token = request.auth
+    if not isinstance(token, PendingToken):
+        require_scope(request, Scope.CREDITS_CONSUME)
+        token = None
     amount = parse_amount(payload.amount)
     with audit_channel("api"):
         result = services.credits_consume_for_email(
-            email=payload.account, amount=amount, reference=payload.reference
+            email=payload.account, amount=amount, reference=payload.reference, token=token
         )
     return Status(201 if result.created else 200, result.body)
 

@@ -615,25 +615,33 @@ def credits_consume(*, account, amount, reference, actor=None) -> ConsumptionRes
     return ConsumptionResult(body=_consumption_body(entry, account.email), created=True)
 
 
-def credits_consume_for_email(*, email, amount, reference, actor=None) -> ConsumptionResult:
+def credits_consume_for_email(
+    *, email, amount, reference, actor=None, token=None
+) -> ConsumptionResult:
     """`credits_consume` for the account with this email (the API's door): on PostgreSQL the
-    account is looked up inside the one statement, which saves a round trip per request."""
+    account is looked up inside the one statement, which saves a round trip per request.
+
+    `token`: the API's bearer token not yet looked up (`portal.api.PendingToken`, PostgreSQL
+    only); the statement checks it and its scope before anything else (401, 403)."""
     amount = _amount(amount)
     email = normalize_email(email)
     if not email or "\x00" in email:
         raise errors.NotFound("No account with this email.")
     if connection.vendor != "postgresql":
+        assert token is None, "a token is checked in the statement only on PostgreSQL"
         account = Account.objects.filter(email=email).first()
         if account is None:
             raise errors.NotFound("No account with this email.")
         return credits_consume(account=account, amount=amount, reference=reference, actor=actor)
     _validate_reference(reference)
-    return _consume_in_database(email=email, amount=amount, reference=reference, actor=actor)
+    return _consume_in_database(
+        email=email, amount=amount, reference=reference, actor=actor, token=token
+    )
 
 
 # --- Consumption on PostgreSQL: one statement (SPEC "Performance") ------------------------
 
-_CONSUME_SQL = "SELECT * FROM credits_consume(%s, %s, %s, %s, %s, %s, %s)"
+_CONSUME_SQL = "SELECT * FROM credits_consume(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
 _CONSUME_COLUMNS = [
     "outcome",
     "entry_id",
@@ -654,8 +662,9 @@ _CONSUME_COLUMNS = [
 ]
 
 
-def _consume_in_database(*, email, amount, reference, actor) -> ConsumptionResult:
-    """R22-R25 through the `credits_consume` database function (credits migration 0004).
+def _consume_in_database(*, email, amount, reference, actor, token=None) -> ConsumptionResult:
+    """R22-R25 through the `credits_consume` database function (credits migrations 0004,
+    0006, 0007).
 
     The same rules and lock order as the ORM path, in one statement: outside a transaction it
     runs in autocommit, so the pool's wallet row stays locked only while the statement runs
@@ -672,6 +681,8 @@ def _consume_in_database(*, email, amount, reference, actor) -> ConsumptionResul
         current_period_start(QuotaPeriod.MONTHLY, now),
         current_channel(),
         actor.pk if getattr(actor, "pk", None) else None,
+        token.digest if token is not None else None,
+        token.scope if token is not None else None,
     ]
     try:
         if connection.in_atomic_block:
@@ -690,6 +701,10 @@ def _consume_in_database(*, email, amount, reference, actor) -> ConsumptionResul
         return _replay(LedgerEntry.objects.get(reference=reference), account, amount)
     result = dict(zip(_CONSUME_COLUMNS, row, strict=True))
     outcome = result["outcome"]
+    if outcome == "unauthenticated":
+        raise errors.Unauthenticated()
+    if outcome == "forbidden":
+        raise errors.Forbidden(f"This token lacks the scope {token.scope}.")
     if outcome == "no_account":
         raise errors.NotFound("No account with this email.")
     if outcome == "replay":

@@ -30,6 +30,12 @@ class NotFound(DomainError):
     default_message = "Not found."
 
 
+class Unauthenticated(DomainError):
+    code = "unauthenticated"
+    status = 401
+    default_message = "A valid bearer token is required."
+
+
 class Forbidden(DomainError):
     code = "forbidden"
     status = 403

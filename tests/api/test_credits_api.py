@@ -268,3 +268,75 @@ def test_a_refund_body_must_be_json_declared_as_such(client, service_headers, or
         assert response.json()["error"]["code"] == "invalid_request"
         assert "body" in response.json()["error"]["fields"]
     assert access_of(member).used == D("4.00")
+
+
+class TestConsumptionTokenCheckedInTheStatement:
+    """On PostgreSQL the consumption's one statement checks the bearer token and its scope
+    (SPEC "Performance"); the answers must be those of every other operation, in the same
+    order: 401 for an unknown or revoked token before anything else, 400 for a bad body
+    before 403 for a missing scope, and nothing recorded on any refusal. On SQLite the same
+    tests run through the ordinary check."""
+
+    URL = "/api/v1/credits/consumptions"
+
+    @pytest.fixture
+    def funded(self, organization, member):
+        fund_pool(organization, "10.00")
+        set_access(member, organization, "unlimited")
+        return member
+
+    def test_unknown_and_revoked_tokens_are_401_and_charge_nothing(self, client, funded):
+        from portal.services import api_token_revoke
+
+        body = {"account": funded.email, "amount": "1", "reference": "tok-1"}
+        response = post(client, self.URL, body, {"HTTP_AUTHORIZATION": "Bearer nope"})
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "unauthenticated"
+        token, secret = api_token_create(actor=None, name="farm", scopes=["credits:consume"])
+        api_token_revoke(actor=None, token=token)
+        response = post(client, self.URL, body, {"HTTP_AUTHORIZATION": f"Bearer {secret}"})
+        assert response.status_code == 401
+        assert not LedgerEntry.objects.filter(reference="tok-1").exists()
+
+    def test_bad_body_with_a_bad_token_is_401_and_with_a_scopeless_token_400(
+        self, client, read_only_headers
+    ):
+        bad = {"account": "a@example.com", "amount": 5, "reference": "tok-2"}
+        assert post(client, self.URL, bad, {"HTTP_AUTHORIZATION": "Bearer x"}).status_code == 401
+        assert post(client, self.URL, bad, read_only_headers).status_code == 400
+
+    def test_a_bad_amount_with_a_scopeless_token_is_403(self, client, read_only_headers, funded):
+        body = {"account": funded.email, "amount": "-1", "reference": "tok-3"}
+        response = post(client, self.URL, body, read_only_headers)
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "forbidden"
+
+    def test_a_scopeless_token_is_403_and_charges_nothing(self, client, read_only_headers, funded):
+        body = {"account": funded.email, "amount": "1", "reference": "tok-4"}
+        response = post(client, self.URL, body, read_only_headers)
+        assert response.status_code == 403
+        assert not LedgerEntry.objects.filter(reference="tok-4").exists()
+
+    def test_a_good_token_consumes_and_is_marked_used(self, client, funded):
+        token, secret = api_token_create(actor=None, name="farm", scopes=["credits:consume"])
+        assert token.last_used_at is None
+        body = {"account": funded.email, "amount": "1", "reference": "tok-5"}
+        response = post(client, self.URL, body, {"HTTP_AUTHORIZATION": f"Bearer {secret}"})
+        assert response.status_code == 201
+        token.refresh_from_db()
+        assert token.last_used_at is not None
+
+    @pytest.mark.postgres
+    def test_on_postgresql_a_consumption_is_one_statement_token_included(self, client, funded):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        _token, secret = api_token_create(actor=None, name="farm", scopes=["credits:consume"])
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+        post(client, self.URL, {"account": funded.email, "amount": "1", "reference": "t6"}, headers)
+        body = {"account": funded.email, "amount": "1", "reference": "tok-7"}
+        with CaptureQueriesContext(connection) as captured:
+            assert post(client, self.URL, body, headers).status_code == 201
+        # The test's own transaction wraps the statement in a savepoint; nothing else runs.
+        statements = [q["sql"] for q in captured if "SAVEPOINT" not in q["sql"]]
+        assert len(statements) == 1 and "credits_consume" in statements[0]
