@@ -10,7 +10,16 @@ from django.urls import path, reverse
 from credits import services
 from credits.amounts import format_amount
 from credits.forms import AmountField
-from credits.models import CreditAccess, CreditRequest, LedgerEntry, Lot, LotMovement, Wallet
+from credits.models import (
+    CreditAccess,
+    CreditRequest,
+    LedgerEntry,
+    Lot,
+    LotMovement,
+    MemberUsageMonth,
+    PoolUsageDay,
+    Wallet,
+)
 from organizations.models import Account, Organization, normalize_email
 from portal import errors
 from portal.admin import ReadOnlyAdmin
@@ -186,3 +195,24 @@ class LotMovementAdmin(ReadOnlyAdmin):
     list_display = ["entry", "lot", "amount"]
     search_fields = ["entry__reference", "entry__account__email", "lot__wallet__organization__name"]
     list_select_related = ["entry__wallet", "lot"]
+
+
+@admin.register(PoolUsageDay)
+class PoolUsageDayAdmin(ReadOnlyAdmin):
+    """The usage chart's figures per pool and day, kept with the ledger and checked by
+    `verify_ledger`; shown for support, never edited."""
+
+    list_display = ["organization", "day", "consumed"]
+    search_fields = ["organization__name", "organization__customer_number"]
+    list_select_related = ["organization"]
+    date_hierarchy = "day"
+
+
+@admin.register(MemberUsageMonth)
+class MemberUsageMonthAdmin(ReadOnlyAdmin):
+    """Each member's net consumption from a pool per month (the chart's top members and the
+    members list's all-time usage); checked by `verify_ledger`, never edited."""
+
+    list_display = ["account", "organization", "month", "consumed"]
+    search_fields = ["account__email", "organization__name", "organization__customer_number"]
+    list_select_related = ["account", "organization"]

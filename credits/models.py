@@ -343,8 +343,9 @@ class MemberUsageMonth(models.Model):
 
     class Meta:
         constraints = [
+            # (organization, account, …): also the index of a member's all-time usage.
             models.UniqueConstraint(
-                fields=["organization", "month", "account"], name="member_usage_month_unique"
+                fields=["organization", "account", "month"], name="member_usage_month_unique"
             ),
             models.CheckConstraint(
                 condition=Q(consumed__gte=0), name="member_usage_month_not_negative"

@@ -32,7 +32,7 @@ from licensing.services import TERM_CHOICES, order_total
 from portal import errors
 from portal.permissions import org_admin_required
 
-SEATS_PER_PAGE = 50
+SEATS_PER_PAGE = 25
 ENDED_PER_PAGE = 20
 BULK_MEMBERS_PER_PAGE = 25
 MAX_BULK = 100

@@ -262,9 +262,12 @@ def credit_usage_for(memberships) -> dict:
 
     Monthly quotas: the cached usage of the current calendar month (0 once a new month has
     begun). Everything else: all-time usage in this organization, consumptions minus refunds
-    from the ledger (R22, R27), in one grouped query for the whole page.
+    (R22), from the monthly usage rollups that `verify_ledger` checks against the ledger: a
+    member's year is twelve rows, however many consumptions it holds. One grouped query for
+    the whole page.
     """
-    from credits.models import EntryKind, LedgerEntry, QuotaPeriod
+    from credits.models import MemberUsageMonth, QuotaPeriod
+    from credits.selectors import exact_cents
 
     usage = {}
     all_time = {}
@@ -280,16 +283,14 @@ def credit_usage_for(memberships) -> dict:
             )
     for organization_id, by_account in all_time.items():
         sums = (
-            LedgerEntry.objects.filter(
-                organization_id=organization_id,
-                account_id__in=list(by_account),
-                kind__in=[EntryKind.CONSUMPTION, EntryKind.REFUND],
+            MemberUsageMonth.objects.filter(
+                organization_id=organization_id, account_id__in=list(by_account)
             )
             .values("account_id")
-            .annotate(total=Sum("amount"))
+            .annotate(total=Sum("consumed"))
         )
         for row in sums:
-            usage[by_account[row["account_id"]]] = max(-(row["total"] or ZERO), ZERO)
+            usage[by_account[row["account_id"]]] = max(exact_cents(row["total"]), ZERO)
     return usage
 
 

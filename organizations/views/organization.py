@@ -1,12 +1,11 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from credits.selectors import pool_available
-from licensing.models import License, active_license_q
+from licensing.selectors import seat_summary_for_org
 from organizations import selectors, services
 from organizations.forms import ApiTokenForm, OrganizationSettingsForm, SetupRequestForm
 from organizations.models import AccountKind, Invitation, InvitationState, Membership
@@ -23,16 +22,7 @@ ACTIVITY_PAGE_SIZE = 50
 def overview(request):
     """Members, seats used/total per product, pool, recent activity (SPEC "Pages")."""
     organization = request.organization
-    active = active_license_q()
-    seats = (
-        License.objects.filter(organization=organization)
-        .values("product__code", "product__name")
-        .annotate(
-            total=Count("id", filter=active),
-            used=Count("id", filter=active & Q(assignee__isnull=False)),
-        )
-        .order_by("product__name")
-    )
+    seats = seat_summary_for_org(organization=organization)
     context = {
         "organization": organization,
         "member_count": Membership.objects.filter(organization=organization).count(),

@@ -7,7 +7,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from credits.models import CreditAccess, LedgerEntry, Wallet
+from credits.models import CreditAccess
 from licensing.models import License, Product
 from organizations import selectors, services
 from organizations.models import Invitation, InvitationState, Membership
@@ -84,21 +84,21 @@ def test_list_members_and_invitations(client, auth, org_admin, organization):
 
 
 def test_used_is_all_time_for_unlimited_from_the_ledger(client, auth, organization):
+    """`used` for unlimited access: every consumption in this organization, whenever, minus
+    its refunds (SPEC; R22) — read from the monthly usage rollups the ledger keeps."""
+    from unittest import mock
+
+    from credits import services as credit_services
+    from tests.credits.factories import consume, fund_pool, set_access
+
     member = add_member(organization, email="u@x.example")
-    CreditAccess.objects.filter(membership=member).update(mode="unlimited")
-    wallet = Wallet.objects.create(organization=organization)
-    common = {"wallet": wallet, "account": member.account, "organization": organization}
-    old = LedgerEntry.objects.create(
-        kind="consumption",
-        amount=Decimal("-10.00"),
-        reference="job-1",
-        created_at=timezone.now() - timedelta(days=90),
-        **common,
-    )
-    LedgerEntry.objects.create(
-        kind="consumption", amount=Decimal("-5.25"), reference="job-2", **common
-    )
-    LedgerEntry.objects.create(kind="refund", amount=Decimal("2.00"), refund_of=old, **common)
+    ninety_days_ago = timezone.now() - timedelta(days=90)
+    with mock.patch("django.utils.timezone.now", return_value=ninety_days_ago):
+        fund_pool(organization, "100.00", days=365)
+        set_access(member.account, organization, "unlimited")
+        consume(member.account, "10.00", reference="job-1")
+    consume(member.account, "5.25", reference="job-2")
+    credit_services.credits_refund(reference="job-1", amount="2.00")
     body = client.get(MEMBERS + "?q=u@x", **auth).json()
     assert body["results"][0]["credit_access"]["used"] == "13.25"
 
