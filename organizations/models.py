@@ -138,6 +138,13 @@ class Membership(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=8, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(default=timezone.now)
+    # Sort keys of the members list, copied here so that a page of it is read along an index
+    # instead of sorting every member (SPEC "Performance"): the account's name (its email
+    # when it has none), lower-cased, and the credit access mode. Database triggers keep them
+    # whatever writes the account or the access (organizations migration 0004, credits
+    # migration 0009); the application never sets them.
+    sort_name = models.CharField(max_length=254, default="", editable=False)
+    credit_mode = models.CharField(max_length=10, default="disabled", editable=False)
 
     class Meta:
         constraints = [
@@ -163,7 +170,14 @@ class Membership(models.Model):
                 name="membership_member_of_one_org",
             ),
         ]
-        indexes = [models.Index(fields=["organization", "created_at"])]
+        indexes = [
+            models.Index(fields=["organization", "created_at"]),
+            models.Index(fields=["organization", "sort_name", "id"], name="membership_by_name"),
+            models.Index(
+                fields=["organization", "credit_mode", "sort_name", "id"],
+                name="membership_by_credit",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.account} in {self.organization.name} ({self.role})"

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.db import connection
 from django.db.models import CharField, F, Prefetch, Q, Sum, Value
-from django.db.models.functions import Coalesce, Lower, NullIf
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from credits.amounts import format_amount
@@ -73,13 +73,14 @@ def audit_actions_for_org(*, organization: Organization) -> list[str]:
 # --- Members and invitations (R6–R10) -------------------------------------------------------
 
 MEMBER_SORTS = {
-    # sort key: columns of the combined member/invitation rows, ties broken by email and kind.
-    "name": ["row_name", "row_email"],
+    # sort key: columns of the combined member/invitation rows; ties go by kind and id. The
+    # members' side of "name" and "credit" is read along an index of stored sort keys.
+    "name": ["row_name"],
     "email": ["row_email"],
-    "role": ["row_role", "row_email"],
-    "status": ["row_kind", "row_email"],
-    "since": ["row_since", "row_email"],
-    "credit": ["row_credit", "row_email"],
+    "role": ["row_role", "row_name"],
+    "status": ["row_kind", "row_name"],
+    "since": ["row_since"],
+    "credit": ["row_credit", "row_name"],
 }
 MEMBER_PAGE_SIZES = (10, 25, 50, 100)
 MEMBER_DEFAULT_PAGE_SIZE = 25
@@ -116,39 +117,27 @@ def _pending_invitations(organization, query: str):
 
 
 def member_rows_for_org(*, organization, query: str = "", sort: str = "name", desc=False):
-    """Members and pending invitations as ONE sorted queryset (R10).
+    """Members and pending invitations as ONE sorted list of rows (R10).
 
-    A union with the same columns, so that sorting and pagination run in the database over
-    both kinds of rows; the page's objects are loaded afterwards by `member_page_load`.
-    Every column is an annotation so that both sides select them in the same order.
+    Both kinds of rows have the same columns, so that sorting and pagination run in the
+    database over both; the page's objects are loaded afterwards by `member_page_load`.
     """
     # NUL cannot be stored or searched in PostgreSQL text; it is never part of a real search.
     query = (query or "").replace("\x00", "").strip()[:100]
     sort = sort if sort in MEMBER_SORTS else "name"
+    columns = ("row_kind", "row_id", "row_email", "row_name", "row_role", "row_since")
     members = (
         _members_q(organization, query)
         .annotate(
             row_kind=Value("member", output_field=CharField()),
             row_id=F("id"),
             row_email=F("account__email"),
-            # Nameless accounts sort by their email, among the names.
-            row_name=Lower(
-                Coalesce(
-                    NullIf("account__name", Value("")),
-                    "account__email",
-                    output_field=CharField(),
-                )
-            ),
+            row_name=F("sort_name"),
             row_role=F("role"),
             row_since=F("created_at"),
-            # Joined only when it is the sort key: the other sorts need no credit table.
-            row_credit=F("credit_access__mode")
-            if sort == "credit"
-            else Value("", output_field=CharField()),
+            row_credit=F("credit_mode"),
         )
-        .values(
-            "row_kind", "row_id", "row_email", "row_name", "row_role", "row_since", "row_credit"
-        )
+        .values(*columns, "row_credit")
     )
     invitations = (
         _pending_invitations(organization, query)
@@ -161,27 +150,36 @@ def member_rows_for_org(*, organization, query: str = "", sort: str = "name", de
             row_since=F("created_at"),
             row_credit=Value("", output_field=CharField()),
         )
-        .values(
-            "row_kind", "row_id", "row_email", "row_name", "row_role", "row_since", "row_credit"
-        )
+        .values(*columns, "row_credit")
     )
-    columns = MEMBER_SORTS.get(sort, MEMBER_SORTS["name"])
-    ordering = [f"-{c}" if desc else c for c in columns] + ["row_kind", "row_id"]
+    ordering = [f"-{c}" if desc else c for c in [*MEMBER_SORTS[sort], "row_kind", "row_id"]]
     return MemberRows(
-        members.union(invitations, all=True).order_by(*ordering),
+        members,
+        invitations,
+        ordering,
         counts=(_members_q(organization, query), _pending_invitations(organization, query)),
+        # A search keeps few rows: they are sorted whole. Walked along the sort index, a
+        # rare match would mean reading most of the organization to find a page of it.
+        cut_sides=not query,
     )
 
 
 class MemberRows:
-    """The union queryset, with a count that adds two plain counts.
+    """The combined rows, sliced by the paginator.
 
-    Counting the union would build every combined row (joins and sort keys included) just to
-    count them; counting each side is an index scan when there is no search.
+    A page is the first rows of the members' side and of the invitations' side, each sorted
+    and cut at the end of the page, then merged and cut again in the database: with the
+    stored sort keys the members' side walks an index and stops, instead of sorting every
+    member of a large organization (SPEC "Performance"). A search's few matches, and SQLite
+    (which cannot cut the sides of a union; a development database), sort the union whole.
+    The count adds two plain counts rather than counting the union.
     """
 
-    def __init__(self, union, *, counts):
-        self.union = union
+    def __init__(self, members, invitations, ordering, *, counts, cut_sides=True):
+        self.members = members
+        self.invitations = invitations
+        self.ordering = ordering
+        self.cut_sides = cut_sides and connection.features.supports_slicing_ordering_in_compound
         self._counts = counts
         self._count = None
 
@@ -193,11 +191,20 @@ class MemberRows:
     def __len__(self):
         return self.count()
 
+    def _union(self, stop=None):
+        members, invitations = self.members, self.invitations
+        if stop is not None and self.cut_sides:
+            members = members.order_by(*self.ordering)[:stop]
+            invitations = invitations.order_by(*self.ordering)[:stop]
+        return members.union(invitations, all=True).order_by(*self.ordering)
+
     def __getitem__(self, key):
-        return self.union[key]
+        if isinstance(key, slice):
+            return self._union(key.stop)[key]
+        return self._union(key + 1)[key]
 
     def __iter__(self):
-        return iter(self.union)
+        return iter(self._union())
 
 
 def member_page_load(rows) -> list[dict]:

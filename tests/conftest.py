@@ -18,7 +18,7 @@ def pytest_collection_modifyitems(config, items):
     engine = settings.DATABASES["default"]["ENGINE"]
     if "postgresql" in engine:
         return
-    skip = pytest.mark.skip(reason="needs PostgreSQL (row locks, concurrent transactions)")
+    skip = pytest.mark.skip(reason="needs PostgreSQL (row locks, concurrency or its own SQL)")
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)

@@ -542,3 +542,77 @@ def test_member_activity_shows_only_this_organizations_events(admin_client, orga
     )
     html = admin_client.get(f"{USERS}{membership.pk}/").content.decode()
     assert "seen.here" in html and "secret.elsewhere" not in html
+
+
+# --- Stored sort keys (SPEC "Performance") --------------------------------------------------
+
+
+def _keys(membership):
+    membership.refresh_from_db()
+    return membership.sort_name, membership.credit_mode
+
+
+def test_sort_keys_follow_the_account_and_the_access_whoever_writes_them(organization, org_admin):
+    """The triggers keep `sort_name` and `credit_mode`: through the services, a model's
+    save and a bare queryset update alike."""
+    from credits import services as credit_services
+
+    named = add_member(organization, email="zoe@x.example", name="Zoe Zimmer")
+    nameless = add_member(organization, email="Bob@X.example", name="")
+    assert _keys(named) == ("zoe zimmer", "disabled")
+    assert _keys(nameless) == ("bob@x.example", "disabled")
+
+    account = named.account
+    account.name = "Yann"
+    account.save()
+    assert _keys(named)[0] == "yann"
+    type(account).objects.filter(pk=nameless.account_id).update(name="Abel")
+    assert _keys(nameless)[0] == "abel"
+    type(account).objects.filter(pk=named.account_id).update(name="", email="new@x.example")
+    assert _keys(named)[0] == "new@x.example"
+
+    access = CreditAccess.objects.get(membership=named)
+    credit_services.access_set(actor=org_admin, access=access, mode="unlimited")
+    assert _keys(named)[1] == "unlimited"
+    CreditAccess.objects.filter(membership=nameless).update(mode="quota", limit=Decimal("5"))
+    assert _keys(nameless)[1] == "quota"
+
+
+@pytest.mark.postgres
+def test_sort_names_are_lower_cased_beyond_ascii_on_postgresql(organization):
+    """SQLite's lower() knows ASCII only; the development database may sort "Ä" apart."""
+    assert _keys(add_member(organization, name="Ähnlich Zoe"))[0] == "ähnlich zoe"
+
+
+def test_sorting_by_credit_access_orders_by_mode_then_name(organization, org_admin):
+    from credits import services as credit_services
+
+    for email, name, mode in [
+        ("a@x.example", "Carla", "unlimited"),
+        ("b@x.example", "Anna", "unlimited"),
+        ("c@x.example", "Bert", "disabled"),
+    ]:
+        membership = add_member(organization, email=email, name=name)
+        access = CreditAccess.objects.get(membership=membership)
+        credit_services.access_set(actor=org_admin, access=access, mode=mode)
+    rows = _emails(organization, sort="credit", desc=True)
+    assert rows[:2] == ["a@x.example", "b@x.example"]  # unlimited, names descending
+    assert _emails(organization, sort="credit")[-2:] == ["b@x.example", "a@x.example"]
+
+
+@pytest.mark.parametrize("sort", sorted(selectors.MEMBER_SORTS))
+@pytest.mark.parametrize("desc", [False, True])
+def test_pages_of_the_list_are_slices_of_the_whole_order(org_admin, organization, sort, desc):
+    """Each page is cut from the first rows of each side (on PostgreSQL); the pages must
+    still add up to the whole list, in order, with nothing twice."""
+    for i in range(23):
+        add_member(organization, email=f"m{i:02}@x.example", name=f"Name {i % 7}")
+    for i in range(9):
+        services.member_add(actor=org_admin, organization=organization, email=f"i{i}@x.example")
+    rows = selectors.member_rows_for_org(organization=organization, sort=sort, desc=desc)
+    whole = [(r["row_kind"], r["row_id"]) for r in rows]
+    paged = [
+        (r["row_kind"], r["row_id"]) for start in range(0, 40, 10) for r in rows[start : start + 10]
+    ]
+    assert len(whole) == rows.count() == 33
+    assert paged == whole
