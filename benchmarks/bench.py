@@ -53,6 +53,7 @@ def main(argv=None) -> int:
     from benchmarks import consumption, pages
     from benchmarks.scale_data import Scale
     from credits.selectors import ledger_verify
+    from licensing.selectors import seat_tally_problems
 
     large = Scale(tag=1, members=args.members, seats=0, ledger=0)
     small = Scale(tag=2, members=args.small_members, seats=0, ledger=0)
@@ -142,8 +143,9 @@ def main(argv=None) -> int:
             failures.append(f"consumption ratio {ratio:.2f} < {BUDGET_THROUGHPUT_RATIO}")
         print()
 
-    problems = ledger_verify()
-    print(f"verify_ledger: {'ok' if not problems else f'{len(problems)} violations'}")
+    problems = ledger_verify() + seat_tally_problems()
+    verdict = "ok" if not problems else f"{len(problems)} violations"
+    print(f"verify_ledger (seat tallies included): {verdict}")
     for problem in problems[:20]:
         print(f"  {problem}")
     if problems:

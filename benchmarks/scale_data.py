@@ -255,50 +255,58 @@ def _generate(scale: Scale, now: datetime, rng: random.Random, log) -> Organizat
             code=code, defaults={"name": name, "price": price}
         )
         products.append(product)
-    order = Order.objects.create(
-        buyer_id=admin_id, organization=org, status="paid", created_at=history_start
-    )
+    # Seats arrive as the portal sells them: in orders of 5 to 200 seats of one product, all
+    # the seats of an order sharing one validity window (some perpetual, a few ended).
     seat_rows = []
     per_product = [scale.seats // len(products)] * len(products)
     per_product[0] += scale.seats - sum(per_product)
     for product, count in zip(products, per_product, strict=True):
-        line = OrderLine.objects.create(
-            order=order,
-            item=OrderLine.Item.SEATS,
-            product=product,
-            quantity=count,
-            term_days=365,
-            unit_price=product.price,
-        )
-        holders = rng.sample(range(n), min(n, count))
-        for k in range(count):
-            starts = history_start + timedelta(days=rng.randrange(0, 200))
+        holders = iter(rng.sample(range(n), min(n, count)))
+        left = count
+        while left > 0:
+            quantity = min(left, rng.choice([5, 10, 20, 25, 50, 100, 200]))
+            left -= quantity
+            starts = history_start + timedelta(days=rng.randrange(0, 300))
             draw = rng.random()
-            ends = None if draw < 0.05 else starts + timedelta(days=rng.choice([365, 400, 730]))
+            term = None if draw < 0.05 else rng.choice([365, 730])
             ended = draw > 0.97
             if ended:
-                ends = now - timedelta(days=rng.randrange(1, 60))
-                starts = ends - timedelta(days=365)
-            assignee = None
-            assigned_at = None
-            if not ended and k < len(holders) and rng.random() < 0.88:
-                assignee = first_membership + holders[k]
-                assigned_at = starts + timedelta(days=rng.randrange(0, 30))
-            seat_rows.append(
-                (
-                    product.pk,
-                    org.pk,
-                    None,
-                    "commercial",
-                    starts,
-                    ends,
-                    None,
-                    assignee,
-                    assigned_at,
-                    line.pk,
-                    starts,
-                )
+                term = 365
+                starts = now - timedelta(days=365 + rng.randrange(1, 60))
+            ends = starts + timedelta(days=term) if term else None
+            order = Order.objects.create(
+                buyer_id=admin_id, organization=org, status="paid", created_at=starts
             )
+            line = OrderLine.objects.create(
+                order=order,
+                item=OrderLine.Item.SEATS,
+                product=product,
+                quantity=quantity,
+                term_days=term,
+                unit_price=product.price,
+            )
+            for _ in range(quantity):
+                assignee = assigned_at = None
+                if not ended and rng.random() < 0.88:
+                    holder = next(holders, None)
+                    if holder is not None:
+                        assignee = first_membership + holder
+                        assigned_at = starts + timedelta(days=rng.randrange(0, 30))
+                seat_rows.append(
+                    (
+                        product.pk,
+                        org.pk,
+                        None,
+                        "commercial",
+                        starts,
+                        ends,
+                        None,
+                        assignee,
+                        assigned_at,
+                        line.pk,
+                        starts,
+                    )
+                )
     _copy(
         License,
         [

@@ -10,7 +10,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from licensing import services
-from licensing.models import License, LicenseKind, Order, OrderLine, Product, active_license_q
+from licensing.models import (
+    License,
+    LicenseKind,
+    Order,
+    OrderLine,
+    Product,
+    SeatTally,
+    active_license_q,
+)
 from organizations.models import Account, Organization, normalize_email
 from portal import errors
 from portal.admin import ReadOnlyAdmin
@@ -253,3 +261,21 @@ class OrderLineAdmin(ReadOnlyAdmin):
         "product__code",
     ]
     list_select_related = ["order__buyer", "product"]
+
+
+@admin.register(SeatTally)
+class SeatTallyAdmin(ReadOnlyAdmin):
+    """The seat counts' log per organization, product and window, written by triggers and
+    folded by `expire_seats`; `verify_ledger` checks it. Shown for support, never edited."""
+
+    list_display = [
+        "organization",
+        "product",
+        "starts_at",
+        "ends_at",
+        "live",
+        "cancelled",
+        "assigned",
+    ]
+    search_fields = ["organization__name", "organization__customer_number", "product__code"]
+    list_select_related = ["organization", "product"]

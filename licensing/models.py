@@ -179,6 +179,43 @@ class License(models.Model):
         return self.is_active_at(timezone.now())
 
 
+class SeatTally(models.Model):
+    """How many of an organization's seats of one product share one validity window, as an
+    append-only log of changes (SPEC "Performance").
+
+    Database triggers on the seats write it (licensing migration 0005): on PostgreSQL one row
+    per statement and window (a purchase of 50 seats is one row), on SQLite one per seat;
+    insert, update and delete alike, whoever writes. `seat_tallies_compact` (run by
+    `expire_seats`) folds the log into one row per window. The seat summary adds up these rows
+    (a few per order) instead of reading every seat, and `verify_ledger` compares them with
+    the seats. Counts: `live` seats not cancelled, `cancelled`, `assigned` (not cancelled
+    and assigned); rows of a change are signed.
+    """
+
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True)
+    live = models.IntegerField(default=0)
+    cancelled = models.IntegerField(default=0)
+    assigned = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "seat tallies"
+        indexes = [
+            models.Index(
+                fields=["organization"],
+                include=["product", "starts_at", "ends_at", "live", "cancelled", "assigned"],
+                name="seat_tally_by_org",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.product_id} {self.starts_at:%Y-%m-%d}: {self.live}/{self.assigned}"
+
+
 def active_license_q(moment=None, prefix: str = "") -> Q:
     """The R12 "active" condition as a query filter, for selectors and services alike."""
     moment = moment or timezone.now()

@@ -13,11 +13,19 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q, Sum
 from django.utils import timezone
 
-from licensing.models import License, LicenseKind, Order, OrderLine, Product, active_license_q
+from licensing.models import (
+    License,
+    LicenseKind,
+    Order,
+    OrderLine,
+    Product,
+    SeatTally,
+    active_license_q,
+)
 from organizations.models import Account, Membership, Organization, normalize_email
 from portal import errors
 from portal.audit import audit_record
@@ -418,6 +426,35 @@ def seats_release_ended(*, actor=None, now=None) -> int:
             _unassign(actor=actor, seat=seat, membership=membership, reason="ended")
             released += 1
     return released
+
+
+def seat_tallies_compact() -> int:
+    """Fold the seat tallies' log into one row per organization, product and window, dropping
+    windows that add up to nothing; returns the rows left. Safe while seats change: on
+    PostgreSQL one statement deletes the rows it sees and writes their sums, so a change
+    committed meanwhile keeps its own row; SQLite writes one transaction at a time."""
+    table = SeatTally._meta.db_table
+    columns = "organization_id, product_id, starts_at, ends_at"
+    sums = "sum(live), sum(cancelled), sum(assigned)"
+    having = "HAVING sum(live) <> 0 OR sum(cancelled) <> 0 OR sum(assigned) <> 0"
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH gone AS (DELETE FROM {table} RETURNING *) "
+                f"INSERT INTO {table} ({columns}, live, cancelled, assigned) "
+                f"SELECT {columns}, {sums} FROM gone GROUP BY {columns} {having}"
+            )
+        else:
+            folded = [
+                SeatTally(**row)
+                for row in SeatTally.objects.values(*columns.split(", "))
+                .annotate(live=Sum("live"), cancelled=Sum("cancelled"), assigned=Sum("assigned"))
+                .order_by()
+                if row["live"] or row["cancelled"] or row["assigned"]
+            ]
+            SeatTally.objects.all().delete()
+            SeatTally.objects.bulk_create(folded)
+    return SeatTally.objects.count()
 
 
 # --- Purchase and grants (R11, R15) ---------------------------------------------------------

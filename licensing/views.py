@@ -30,6 +30,7 @@ from licensing.forms import (
 from licensing.models import License, Product
 from licensing.services import TERM_CHOICES, order_total
 from portal import errors
+from portal.pagination import WindowPaginator
 from portal.permissions import org_admin_required
 
 SEATS_PER_PAGE = 25
@@ -173,12 +174,16 @@ def _licenses_context(request, product=None, summary=None) -> dict:
     ).get_page(request.GET.get("ended_page"))
     selectors.annotate_seat_states(ended_page.object_list, now)
     bulk_q = request.GET.get("bulk_q", "").strip()[:100]
-    bulk_page = Paginator(
+    # Members without a seat of the product: at 10,000 members, counting them all is an
+    # anti-join of the whole organization; a window of pages is counted instead.
+    bulk_number = request.GET.get("bulk_page")
+    bulk_page = WindowPaginator(
         selectors.members_without_seat(
             organization=organization, product=product, query=bulk_q, now=now
         ),
         BULK_MEMBERS_PER_PAGE,
-    ).get_page(request.GET.get("bulk_page"))
+        number=bulk_number,
+    ).get_page(bulk_number)
     base = {"product": product.code}
     seat_params = {**base, **{k: v for k, v in filters.items() if v and v != "all"}}
     context.update(

@@ -14,6 +14,15 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 THREADS = 8
 
 
+@pytest.fixture(autouse=True)
+def _seat_tallies_match_the_seats_afterwards():
+    """Whatever the race, the tallies the triggers wrote add up to the seats."""
+    yield
+    from licensing.selectors import seat_tally_problems
+
+    assert seat_tally_problems() == []
+
+
 def test_one_seat_is_never_given_to_two_members(organization):
     product = ProductFactory()
     (seat,) = make_seats(organization, product, 1)

@@ -1,17 +1,19 @@
 from django.core.management.base import CommandError
 
 from credits.selectors import ledger_verify
+from licensing.selectors import seat_tally_problems
 from portal.commands import PortalCommand
 
 
 class Command(PortalCommand):
     help = (
         "R27: check every ledger invariant (lots, wallets, references, refunds, quotas, cached "
-        "usage). Exit 0 when all hold; otherwise list each violation and exit 1."
+        "usage and usage rollups), and the seat tallies against the seats. Exit 0 when all "
+        "hold; otherwise list each violation and exit 1."
     )
 
     def run(self, *args, **options):
-        problems = ledger_verify()
+        problems = ledger_verify() + seat_tally_problems()
         if not problems:
             self.stdout.write("Ledger OK: every invariant holds.")
             return
