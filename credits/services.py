@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from credits.amounts import ZERO, format_amount, parse_amount
@@ -79,8 +79,14 @@ def _usage_add(*, organization_id, account_id, consumed_at, amount: Decimal) -> 
     )
     for model, key in rows:
         key["organization_id"] = organization_id
-        if not model.objects.filter(**key).update(consumed=F("consumed") + amount):
+        # Added in Python, not as `consumed + amount` in SQL: SQLite would add in floating
+        # point and could leave 0.1 + 0.2 - 0.3 a hair below zero.
+        row = model.objects.select_for_update().filter(**key).first()
+        if row is None:
             model.objects.create(consumed=amount, **key)
+        else:
+            row.consumed += amount
+            row.save(update_fields=["consumed"])
 
 
 def usage_rollups_rebuild(*, ledger=LedgerEntry, day=PoolUsageDay, month=MemberUsageMonth):

@@ -143,8 +143,8 @@ class Membership(models.Model):
     # when it has none), lower-cased, and the credit access mode. Database triggers keep them
     # whatever writes the account or the access (organizations migration 0004, credits
     # migration 0009); the application never sets them.
-    sort_name = models.CharField(max_length=254, default="", editable=False)
-    credit_mode = models.CharField(max_length=10, default="disabled", editable=False)
+    sort_name = models.CharField(max_length=254, db_default="", editable=False)
+    credit_mode = models.CharField(max_length=10, db_default="disabled", editable=False)
 
     class Meta:
         constraints = [

@@ -92,12 +92,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='membership',
             name='credit_mode',
-            field=models.CharField(default='disabled', editable=False, max_length=10),
+            field=models.CharField(db_default='disabled', editable=False, max_length=10),
         ),
         migrations.AddField(
             model_name='membership',
             name='sort_name',
-            field=models.CharField(default='', editable=False, max_length=254),
+            field=models.CharField(db_default='', editable=False, max_length=254),
         ),
         migrations.AddIndex(
             model_name='membership',
