@@ -8,6 +8,8 @@ fire it.
 
 from django.db import migrations
 
+from portal.migration_sql import per_vendor
+
 POSTGRESQL = """
 CREATE FUNCTION credits_access_mode_to_membership() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -42,27 +44,18 @@ UPDATE organizations_membership SET credit_mode = coalesce((
 """
 
 
-def create(apps, schema_editor):
-    schema_editor.execute(BACKFILL)
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(POSTGRESQL)
-    else:
-        for statement in SQLITE:
-            schema_editor.execute(statement)
-
-
-def drop(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(POSTGRESQL_DROP)
-    else:
-        for statement in SQLITE_DROP:
-            schema_editor.execute(statement)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("credits", "0008_member_usage_by_account"),
         ("organizations", "0004_membership_sort_keys"),
     ]
 
-    operations = [migrations.RunPython(create, drop)]
+    operations = [
+        per_vendor(
+            first=[BACKFILL],
+            postgresql=[POSTGRESQL],
+            sqlite=SQLITE,
+            postgresql_undo=[POSTGRESQL_DROP],
+            sqlite_undo=SQLITE_DROP,
+        )
+    ]

@@ -14,6 +14,8 @@ assignments touching two windows in opposite orders could deadlock). The log is 
 import django.db.models.deletion
 from django.db import migrations, models
 
+from portal.migration_sql import per_vendor
+
 COLUMNS = "organization_id, product_id, starts_at, ends_at, live, cancelled, assigned"
 
 
@@ -103,19 +105,6 @@ GROUP BY organization_id, product_id, starts_at, ends_at
 """
 
 
-def create(apps, schema_editor):
-    schema_editor.execute(BACKFILL)
-    postgresql = schema_editor.connection.vendor == "postgresql"
-    for statement in POSTGRESQL if postgresql else SQLITE:
-        schema_editor.execute(statement)
-
-
-def drop(apps, schema_editor):
-    postgresql = schema_editor.connection.vendor == "postgresql"
-    for statement in POSTGRESQL_DROP if postgresql else SQLITE_DROP:
-        schema_editor.execute(statement)
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -141,5 +130,11 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['organization'], include=('product', 'starts_at', 'ends_at', 'live', 'cancelled', 'assigned'), name='seat_tally_by_org')],
             },
         ),
-        migrations.RunPython(create, drop),
+        per_vendor(
+            first=[BACKFILL],
+            postgresql=POSTGRESQL,
+            sqlite=SQLITE,
+            postgresql_undo=POSTGRESQL_DROP,
+            sqlite_undo=SQLITE_DROP,
+        ),
     ]

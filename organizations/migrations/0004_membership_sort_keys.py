@@ -10,6 +10,8 @@ mode is copied by a trigger of the credits app (credits migration 0009).
 
 from django.db import migrations, models
 
+from portal.migration_sql import per_vendor
+
 SORT_NAME = "lower(coalesce(nullif({t}.name, ''), {t}.email))"
 
 POSTGRESQL = f"""
@@ -65,23 +67,6 @@ UPDATE organizations_membership SET sort_name = (
 """
 
 
-def create(apps, schema_editor):
-    schema_editor.execute(BACKFILL)
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(POSTGRESQL)
-    else:
-        for statement in SQLITE:
-            schema_editor.execute(statement)
-
-
-def drop(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(POSTGRESQL_DROP)
-    else:
-        for statement in SQLITE_DROP:
-            schema_editor.execute(statement)
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -107,5 +92,11 @@ class Migration(migrations.Migration):
             model_name='membership',
             index=models.Index(fields=['organization', 'credit_mode', 'sort_name', 'id'], name='membership_by_credit'),
         ),
-        migrations.RunPython(create, drop),
+        per_vendor(
+            first=[BACKFILL],
+            postgresql=[POSTGRESQL],
+            sqlite=SQLITE,
+            postgresql_undo=[POSTGRESQL_DROP],
+            sqlite_undo=SQLITE_DROP,
+        ),
     ]
