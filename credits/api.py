@@ -15,7 +15,7 @@ from credits.amounts import format_amount, parse_amount
 from credits.models import CreditAccess
 from organizations.models import Account, normalize_email
 from portal import errors
-from portal.api import PendingToken, TokenAuth, require_org_token, require_scope
+from portal.api import TokenAuth, require_org_token, require_scope, token_for_statement
 from portal.audit import audit_channel
 from portal.models import Scope
 
@@ -112,10 +112,7 @@ def account_credits(request, email: str):
 )
 def consumption_create(request, payload: ConsumptionIn):
     """R23–R25: 201 when recorded; 200 with the first body when the reference repeats."""
-    token = request.auth
-    if not isinstance(token, PendingToken):
-        require_scope(request, Scope.CREDITS_CONSUME)
-        token = None
+    token = token_for_statement(request, Scope.CREDITS_CONSUME)
     amount = parse_amount(payload.amount)
     with audit_channel("api"):
         result = services.credits_consume_for_email(

@@ -7,8 +7,9 @@ current period). Pool consumptions and refunds also keep the usage rollups of th
 (`PoolUsageDay`, `MemberUsageMonth`). `credits.selectors.ledger_verify` recomputes them all.
 
 Lock order everywhere (DESIGN-NOTES): wallet(s) first, then the member's access row, then lots
-ordered by id. Every path that touches a lot holds its wallet's lock, so lots are never
-contended out of that order.
+ordered by id; a change of access mode locks the membership just before the access (removing a
+member locks them in that order too). Every path that touches a lot holds its wallet's lock,
+so lots are never contended out of that order.
 """
 
 import re
@@ -47,7 +48,7 @@ from credits.selectors import (
     usage_from_ledger,
     usage_rollups_from_ledger,
 )
-from organizations.models import Account, normalize_email
+from organizations.models import Account, Membership, normalize_email
 from portal import errors
 from portal.audit import audit_record, current_channel
 from portal.emails import email_send
@@ -446,6 +447,13 @@ def access_set(*, actor, access: CreditAccess, mode, limit=None, period=None) ->
                         "or expired.",
                         field="mode",
                     )
+            # The membership before the access, as removing a member locks them (a trigger
+            # copies the mode onto the membership): the other order could deadlock with it.
+            if (
+                Membership.objects.select_for_update().filter(pk=access.membership_id).first()
+                is None
+            ):
+                raise errors.NotAMember(f"{access.account.email} is no longer a member.")
             locked = (
                 CreditAccess.objects.select_for_update(of=("self",))
                 .select_related("organization", "account")
@@ -670,7 +678,7 @@ _CONSUME_COLUMNS = [
 
 def _consume_in_database(*, email, amount, reference, actor, token=None) -> ConsumptionResult:
     """R22-R25 through the `credits_consume` database function (credits migrations 0004,
-    0006, 0007).
+    0006, 0007, 0010).
 
     The same rules and lock order as the ORM path, in one statement: outside a transaction it
     runs in autocommit, so the pool's wallet row stays locked only while the statement runs

@@ -154,6 +154,18 @@ def resolve_token(request, *, check_scope: bool = True) -> ApiToken:
     return request.auth
 
 
+def token_for_statement(request, scope: Scope) -> PendingToken | None:
+    """In an operation whose statement checks the token (`TokenAuth(checked_in_statement=…)`):
+    the pending token to hand to it, or None once the ordinary check passed (SQLite). The
+    view calls it first, so from here on an error answer checks the scope too (403 before
+    the view's own 400s), as `require_scope` at the top of any other view does."""
+    request.token_scope_due = True
+    if isinstance(request.auth, PendingToken):
+        return request.auth
+    require_scope(request, scope)
+    return None
+
+
 def require_scope(request, scope: Scope) -> ApiToken:
     token = resolve_token(request)
     if scope not in token.scopes:
@@ -239,9 +251,9 @@ class PortalAPI(NinjaAPI):
         if isinstance(getattr(request, "auth", None), PendingToken):
             # Answered before the statement checked the token: the token's errors come first,
             # in the order of every other operation: 401 before the body is read, 403 (the
-            # view's scope check) after it.
+            # view's scope check) only once the view has begun (`token_for_statement`).
             try:
-                resolve_token(request, check_scope=not isinstance(exc, ValidationError))
+                resolve_token(request, check_scope=getattr(request, "token_scope_due", False))
             except errors.DomainError as token_error:
                 exc = token_error
         with audit_channel("api"):

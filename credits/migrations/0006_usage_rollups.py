@@ -36,6 +36,11 @@ CREATE = consume_0004.CREATE.replace(ANCHOR, ROLLUPS + ANCHOR)
 def backfill(apps, schema_editor):
     from credits.services import usage_rollups_rebuild
 
+    if schema_editor.connection.vendor == "postgresql":
+        # Consumptions and refunds wait until the new function and the rollups are in
+        # place (this migration's transaction): none is left out of the rollups.
+        schema_editor.execute("LOCK TABLE credits_ledgerentry IN SHARE MODE")
+
     usage_rollups_rebuild(
         ledger=apps.get_model("credits", "LedgerEntry"),
         day=apps.get_model("credits", "PoolUsageDay"),

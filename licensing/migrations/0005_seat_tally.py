@@ -131,9 +131,10 @@ class Migration(migrations.Migration):
             },
         ),
         per_vendor(
-            first=[BACKFILL],
-            postgresql=POSTGRESQL,
-            sqlite=SQLITE,
+            # Seat changes wait until the triggers exist (this migration's transaction): none
+            # falls between the backfill and the triggers.
+            postgresql=["LOCK TABLE licensing_license IN SHARE MODE", BACKFILL, *POSTGRESQL],
+            sqlite=[BACKFILL, *SQLITE],
             postgresql_undo=POSTGRESQL_DROP,
             sqlite_undo=SQLITE_DROP,
         ),

@@ -305,6 +305,27 @@ class TestConsumptionTokenCheckedInTheStatement:
         assert post(client, self.URL, bad, {"HTTP_AUTHORIZATION": "Bearer x"}).status_code == 401
         assert post(client, self.URL, bad, read_only_headers).status_code == 400
 
+    @pytest.mark.parametrize(
+        ("body", "content_type"),
+        [
+            ("{not json", "application/json"),
+            ('{"account": "a@x.example", "amount": "1", "reference": "r1"}', "text/plain"),
+            (b"\xff\xfe\x00\x00", "application/json"),
+            (
+                '{"account": "a@x.example", "pad": "' + "x" * (3 * 1024 * 1024) + '"}',
+                "application/json",
+            ),
+        ],
+        ids=["malformed-json", "text-plain", "bad-utf8", "too-big"],
+    )
+    def test_an_unreadable_body_with_a_scopeless_token_is_400(
+        self, client, read_only_headers, body, content_type
+    ):
+        """As for every other operation: the body is read before the view checks the scope."""
+        response = client.post(self.URL, body, content_type=content_type, **read_only_headers)
+        assert response.status_code == 400, response.json()
+        assert response.json()["error"]["code"] == "invalid_request"
+
     def test_a_bad_amount_with_a_scopeless_token_is_403(self, client, read_only_headers, funded):
         body = {"account": funded.email, "amount": "-1", "reference": "tok-3"}
         response = post(client, self.URL, body, read_only_headers)

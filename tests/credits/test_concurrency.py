@@ -175,3 +175,40 @@ def test_simultaneous_consumptions_never_overdraw_personal_credits(consumer):
     assert len(successes(results)) == 5
     assert selectors.personal_available(account=account) == D("0.00")
     assert selectors.ledger_verify() == []
+
+
+def test_changing_access_while_the_member_is_removed_never_deadlocks(monkeypatch):
+    """Removal locks the membership, then (after the seats) the access; an access change
+    locks the membership before the access too (a trigger copies the mode onto the
+    membership), so one waits for the other instead of deadlocking; the change then finds
+    the member gone (`not_a_member`)."""
+    import time
+
+    from licensing import services as licensing_services
+    from organizations import services as org_services
+
+    admin = make_org_admin()
+    organization = admin.administered_organization
+    membership = add_member(organization)
+    access = CreditAccess.objects.get(membership=membership)
+    revoke = licensing_services.member_seats_revoke
+
+    def slow_revoke(**kwargs):  # the removal holds the membership row meanwhile
+        time.sleep(1.0)
+        return revoke(**kwargs)
+
+    monkeypatch.setattr(licensing_services, "member_seats_revoke", slow_revoke)
+
+    def change_access_a_little_later():
+        time.sleep(0.3)
+        return services.access_set(actor=admin, access=access, mode="unlimited")
+
+    removed, changed = run_together(
+        [
+            lambda: org_services.member_remove(actor=admin, membership=membership),
+            change_access_a_little_later,
+        ]
+    )
+    assert not isinstance(removed, Exception), removed
+    assert isinstance(changed, errors.NotAMember), changed
+    assert not CreditAccess.objects.filter(pk=access.pk).exists()

@@ -156,3 +156,34 @@ def test_removal_racing_seat_assignments_leaves_no_seat_with_a_removed_member(
     assert all(isinstance(o, (License, errors.NotAMember)) for o in outcomes[1:]), outcomes
     assert not Membership.objects.filter(pk=membership.pk).exists()
     assert not License.objects.filter(assignee__isnull=False).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_rename_during_a_membership_insert_reaches_the_sort_name():
+    """The membership's trigger reads the account share-locked: a rename committed while the
+    new membership is still uncommitted waits, and its own trigger then sees the membership."""
+    import time
+
+    from django.db import transaction
+
+    from organizations.models import Role
+
+    admin = make_org_admin()
+    organization = admin.administered_organization
+    account = AccountFactory(name="Aaron")
+
+    def join_slowly():
+        with transaction.atomic():
+            Membership.objects.create(organization=organization, account=account, role=Role.MEMBER)
+            time.sleep(1.0)  # the rest of an invitation's acceptance
+
+    def rename_meanwhile():
+        time.sleep(0.3)
+        renamed = Account.objects.get(pk=account.pk)
+        renamed.name = "Zoe"
+        renamed.save(update_fields=["name"])
+
+    outcomes = run_together([join_slowly, rename_meanwhile])
+    assert outcomes == [None, None], outcomes
+    assert Membership.objects.get(account=account).sort_name == "zoe"
