@@ -27,6 +27,7 @@ from portal.permissions import org_admin_required
 
 MEMBERS_PER_PAGE = 25
 HISTORY_PER_PAGE = 20
+LOTS_SHOWN = 10
 # The usage chart goes back month by month to here; further is not a date anyone means.
 CHART_FIRST_MONTH = date(2000, 1, 1)
 
@@ -180,18 +181,15 @@ def _members_page(request, organization, pool):
 
 def _org_context(request, *, purchase_form=None, bulk_form=None):
     organization = request.organization
-    lots = list(selectors.lots_for_owner(organization=organization))
     now = timezone.now()
-    pool = sum(
-        (
-            lot.remaining
-            for lot in lots
-            if lot.remaining > 0 and (lot.expires_at is None or lot.expires_at > now)
-        ),
-        Decimal("0.00"),
+    pool = selectors.pool_available(organization=organization, moment=now)
+    # The lots that still hold credits, soonest expiry first (R23's burn order): a pool that
+    # buys every week has dozens; the page lists the first few and counts the rest.
+    holding = selectors.lots_for_owner(organization=organization).filter(
+        selectors.unexpired_lots_q(now), remaining__gt=0
     )
-    for lot in lots:
-        lot.is_expired = lot.expires_at is not None and lot.expires_at <= now
+    lots = list(holding[: LOTS_SHOWN + 1])
+    lots_more = holding.count() - LOTS_SHOWN if len(lots) > LOTS_SHOWN else 0
     page, query = _members_page(request, organization, pool)
     # A million entries are not counted on every view: a window of pages is.
     history = WindowPaginator(
@@ -204,7 +202,8 @@ def _org_context(request, *, purchase_form=None, bulk_form=None):
     return {
         "organization": organization,
         "pool": pool,
-        "lots": [lot for lot in lots if lot.remaining > 0 or not lot.is_expired][:50],
+        "lots": lots[:LOTS_SHOWN],
+        "lots_more": lots_more,
         "threshold": threshold,
         "below_threshold": threshold is not None and pool < threshold,
         "purchase_form": purchase_form or PurchaseForm(prefix="buy"),

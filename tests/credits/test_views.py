@@ -371,3 +371,17 @@ def test_usage_chart_month_out_of_range_or_malformed_is_never_an_error(
         from django.utils import timezone
 
         assert f"Consumption in {timezone.now():%B %Y}" in html
+
+
+def test_lots_shows_the_ten_spent_first_and_counts_the_rest(admin_client, organization):
+    """A pool that buys often holds dozens of lots: the page lists the ten spent first (R23
+    order), says how many more hold credits, and leaves out the empty and expired ones."""
+    for days in range(30, 44):  # 14 lots, expiring in 30..43 days
+        fund_pool(organization, "10.00", days=days)
+    soonest = Lot.objects.order_by("expires_at").first()
+    # The soonest is spent (no ledger needed for what the page lists).
+    Lot.objects.filter(pk=soonest.pk).update(remaining=0)
+    html = admin_client.get(ORG_URL).content.decode()
+    section = html.split('id="lots-heading"')[1].split("</section>")[0]
+    assert section.count('data-label="Arrived"') == 10
+    assert "3 more hold credits" in section
