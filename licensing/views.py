@@ -30,6 +30,7 @@ from licensing.forms import (
 from licensing.models import License, Product
 from licensing.services import TERM_CHOICES, order_total
 from portal import errors
+from portal.links import url_maker
 from portal.pagination import WindowPaginator
 from portal.permissions import org_admin_required
 
@@ -167,7 +168,7 @@ def _licenses_context(request, product=None, summary=None) -> dict:
         now=now,
     )
     seat_page = Paginator(seats, SEATS_PER_PAGE).get_page(request.GET.get("page"))
-    selectors.annotate_seat_states(seat_page.object_list, now)
+    _seat_rows(seat_page.object_list, now)
     ended_page = Paginator(
         selectors.ended_seats_for_org(organization=organization, product=product, now=now),
         ENDED_PER_PAGE,
@@ -310,8 +311,22 @@ def _seat_or_404(request, seat_id: int) -> License:
     return seat
 
 
+def _seat_rows(seats, now=None):
+    """Seats ready for the `seat-row` partial: their state and their action links."""
+    selectors.annotate_seat_states(seats, now)
+    assign, revoke = url_maker("licensing:seat_assign"), url_maker("licensing:seat_revoke")
+    row = url_maker("licensing:seat_row")
+    for seat in seats:
+        seat.assign_url, seat.revoke_url, seat.row_url = (
+            assign(seat.pk),
+            revoke(seat.pk),
+            row(seat.pk),
+        )
+    return seats
+
+
 def _row_response(request, seat, *, form=None, editing=False, status=200, changed=False):
-    selectors.annotate_seat_states([seat])
+    _seat_rows([seat])
     response = render(
         request,
         "licensing/org_licenses.html#seat-row",

@@ -120,3 +120,17 @@ def test_personal_licenses_are_not_tallied(member):
 
     make_personal(member, ProductFactory())
     assert not SeatTally.objects.exists()
+
+
+def test_deleting_seats_after_the_tallies_were_emptied_leaves_no_tally(organization):
+    """Flushing a SQLite database deletes tables in any order (the browser tests do it between
+    tests): seats deleted after the tallies must not leave rows behind. (PostgreSQL empties
+    tables with TRUNCATE, which fires no delete trigger.)"""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's flush deletes rows; PostgreSQL's truncates")
+    make_seats(organization, ProductFactory(), 3)
+    SeatTally.objects.all().delete()
+    License.objects.all().delete()
+    assert not SeatTally.objects.exists()
