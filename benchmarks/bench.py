@@ -11,6 +11,7 @@ import os
 import platform
 import statistics
 import sys
+import time
 
 import django
 
@@ -31,8 +32,22 @@ def _machine() -> str:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
         f"{os.cpu_count()} cores, {memory:.1f} GiB memory, PostgreSQL {pg_version}, "
-        f"Python {platform.python_version()}, load average {load}"
+        f"Python {platform.python_version()}, load average {load}, "
+        f"CPU probe {_cpu_probe_ms():.0f} ms"
     )
+
+
+def _cpu_probe_ms() -> float:
+    """A fixed pure-Python loop, best of three: the speed the machine lends this run (a shared
+    virtual machine's varies by the hour; every figure below scales with it)."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(5_000_000):
+            total += i
+        best = min(best, (time.perf_counter() - started) * 1000)
+    return best
 
 
 def main(argv=None) -> int:
