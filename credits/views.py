@@ -4,6 +4,7 @@ Views parse, check access, call a service and render; for htmx requests the same
 only the fragment that changed.
 """
 
+import functools
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -15,6 +16,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_http_methods, require_POST
 
 from credits import selectors, services
@@ -22,6 +24,7 @@ from credits.amounts import format_amount
 from credits.forms import AccessForm, CreditRequestForm, PurchaseForm, add_domain_error
 from credits.models import CreditAccess, CreditRequest, CreditRequestState, LotOrigin
 from portal import errors
+from portal.links import url_maker
 from portal.pagination import WindowPaginator
 from portal.permissions import org_admin_required
 
@@ -152,20 +155,57 @@ def my_credits_ask(request):
 # --- The organization's Cloud credits page ------------------------------------------------
 
 
-_ACCESS_CHOICES = {
-    "modes": AccessForm.base_fields["mode"].choices,
-    "periods": AccessForm.base_fields["period"].choices,
-}
+def _options(choices, selected) -> str:
+    return format_html_join(
+        "",
+        '\n  <option value="{}"{}>{}</option>',
+        ((value, " selected" if value == selected else "", label) for value, label in choices),
+    )
+
+
+@functools.cache
+def _options_for(field: str, selected: str) -> str:
+    return _options(AccessForm.base_fields[field].choices, selected)
+
+
+def _access_fields_html(access) -> str:
+    """The row's three inputs with the markup components/field.html gives AccessForm. Written
+    here because a page has 25 rows: through the form renderer's templates they cost most of
+    the page, and even as a template partial half of it. tests/credits/test_views.py compares
+    this with the form's rendering; a row with errors goes through the form instead."""
+    prefix = f"id_a{access.pk}"
+    value = format_html(' value="{}"', access.limit_text) if access.limit_text else ""
+    return format_html(
+        '<div class="field">\n'
+        '  <label for="{p}-mode">Access <span class="required" aria-hidden="true">*</span>'
+        "</label>\n"
+        '  <select name="a{pk}-mode" id="{p}-mode">{modes}\n</select>\n</div>\n'
+        '<div class="field">\n'
+        '  <label for="{p}-limit">Limit</label>\n'
+        '  <input type="text" name="a{pk}-limit"{value} inputmode="decimal" autocomplete="off"'
+        ' maxlength="16" id="{p}-limit">\n</div>\n'
+        '<div class="field">\n'
+        '  <label for="{p}-period">Period</label>\n'
+        '  <select name="a{pk}-period" id="{p}-period">{periods}\n</select>\n</div>',
+        p=prefix,
+        pk=access.pk,
+        modes=_options_for("mode", access.mode),
+        value=value,
+        periods=_options_for("period", access.period),
+    )
 
 
 def _access_rows(accesses, pool):
-    """The member rows of the access table. Their inputs are written by the template
-    (partial `access-fields`); `form` is set only on a row that comes back with errors."""
+    """The member rows of the access table, with their inputs and links ready; `form` is set
+    only on a row that comes back with errors."""
     rows = []
+    update_url = url_maker("credits:org_access_update")
     for access in accesses:
+        access.update_url = update_url(access.pk)
         access.used_now = selectors.access_used_now(access)
         access.spendable = selectors.access_spendable(access, pool)
         access.limit_text = format_amount(access.limit) or ""
+        access.fields_html = _access_fields_html(access)
         access.form = None
         rows.append(access)
     return rows
@@ -215,7 +255,6 @@ def _org_context(request, *, purchase_form=None, bulk_form=None):
         "history": history.get_page(request.GET.get("hp")),
         "chart": _chart_geometry(chart, today=now.date()),
         "requests": list(selectors.open_requests_for_org(organization=organization)[:50]),
-        **_ACCESS_CHOICES,
     }
 
 
@@ -289,7 +328,7 @@ def org_access_update(request, pk: int):
     return render(
         request,
         "credits/org_credits.html#access-row",
-        {"access": row, **_ACCESS_CHOICES},
+        {"access": row},
         status=status,
     )
 

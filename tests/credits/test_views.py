@@ -305,9 +305,9 @@ def test_access_rows_exist_for_every_member(organization, busy_org):
     ],
 )
 def test_access_row_inputs_match_the_form_rendering(organization, mode, limit, period):
-    """The access rows write their inputs out (partial `access-fields`) instead of rendering
-    AccessForm widgets, for speed; the markup must stay what the form gives (labels, ids,
-    names, selected options, value)."""
+    """The access rows write their inputs out (`views._access_fields_html`) instead of
+    rendering AccessForm widgets, for speed; the markup must stay what the form gives (labels,
+    ids, names, selected options, value)."""
     import re
 
     from django.template.loader import render_to_string
@@ -320,9 +320,7 @@ def test_access_row_inputs_match_the_form_rendering(organization, mode, limit, p
         set_access(account, organization, mode, limit, period)
     access = access_of(account)
     row = views._access_rows([access], D("0"))[0]
-    written = render_to_string(
-        "credits/org_credits.html#access-fields", {"access": row, **views._ACCESS_CHOICES}
-    )
+    written = str(row.fields_html)
     form = AccessForm(
         prefix=f"a{access.pk}",
         initial={"mode": access.mode, "limit": row.limit_text, "period": access.period},
