@@ -14,6 +14,8 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from portal.migration_sql import per_vendor
+
 consume_0004 = importlib.import_module("credits.migrations.0004_consume_function")
 
 # The function of 0004, with the rollups written next to the pool's entry (still under the
@@ -46,17 +48,6 @@ def backfill(apps, schema_editor):
         day=apps.get_model("credits", "PoolUsageDay"),
         month=apps.get_model("credits", "MemberUsageMonth"),
     )
-
-
-def function_with_rollups(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE)
-
-
-def function_without_rollups(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(consume_0004.CREATE)
-
 
 
 class Migration(migrations.Migration):
@@ -124,5 +115,10 @@ class Migration(migrations.Migration):
             constraint=models.CheckConstraint(condition=models.Q(('consumed__gte', 0)), name='pool_usage_day_not_negative'),
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop),
-        migrations.RunPython(function_with_rollups, function_without_rollups),
+        per_vendor(
+            postgresql=[CREATE],
+            sqlite=[],
+            postgresql_undo=[consume_0004.CREATE],
+            sqlite_undo=[],
+        ),
     ]

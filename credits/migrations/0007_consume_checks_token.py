@@ -11,6 +11,8 @@ import importlib
 
 from django.db import migrations
 
+from portal.migration_sql import per_vendor
+
 rollups_0006 = importlib.import_module("credits.migrations.0006_usage_rollups")
 
 OLD_SIGNATURE = """    p_email text, p_amount numeric, p_reference text, p_now timestamptz, p_month_start timestamptz,
@@ -55,22 +57,17 @@ DROP_NEW = (
 )
 
 
-def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP_OLD)
-        schema_editor.execute(CREATE)
-
-
-def backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP_NEW)
-        schema_editor.execute(rollups_0006.CREATE)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("credits", "0006_usage_rollups"),
         ("portal", "0001_initial"),
     ]
 
-    operations = [migrations.RunPython(forward, backward)]
+    operations = [
+        per_vendor(
+            postgresql=[DROP_OLD, CREATE],
+            sqlite=[],
+            postgresql_undo=[DROP_NEW, rollups_0006.CREATE],
+            sqlite_undo=[],
+        )
+    ]

@@ -10,6 +10,8 @@ import importlib
 
 from django.db import migrations
 
+from portal.migration_sql import per_vendor
+
 checks_token_0007 = importlib.import_module("credits.migrations.0007_consume_checks_token")
 
 OLD = "            UPDATE portal_apitoken SET last_used_at = p_now WHERE id = v_token.id;\n"
@@ -21,17 +23,14 @@ assert checks_token_0007.CREATE.count(OLD) == 1
 CREATE = checks_token_0007.CREATE.replace(OLD, NEW)
 
 
-def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE)
-
-
-def backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(checks_token_0007.CREATE)
-
-
 class Migration(migrations.Migration):
     dependencies = [("credits", "0009_membership_credit_mode")]
 
-    operations = [migrations.RunPython(forward, backward)]
+    operations = [
+        per_vendor(
+            postgresql=[CREATE],
+            sqlite=[],
+            postgresql_undo=[checks_token_0007.CREATE],
+            sqlite_undo=[],
+        )
+    ]
