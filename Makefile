@@ -1,4 +1,6 @@
 # Two commands set everything up on a fresh machine: `make run` and `make test`.
+# Without DATABASE_URL both use an embedded PostgreSQL server (portal/settings/embedded_db.py)
+# whose data lives in .pg/ (make run: .pg/dev, make test: .pg/test).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +8,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-fast lint format install serve bench clean
+.PHONY: run test test-fast lint format install serve bench clean clean-db
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +21,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 run: install
-	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py seed_demo
 	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
@@ -28,12 +30,14 @@ test: install
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=portal.settings.test
 	$(BIN)/pytest -n 2 -p no:cacheprovider
 
+# Everything but the browser tests: CI runs it once more on the machine's PostgreSQL.
 test-fast: install
 	$(BIN)/pytest -n 2 -m "not e2e" -p no:cacheprovider
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format .
@@ -51,3 +55,7 @@ bench: install
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+
+# Forget the embedded servers' data (stop `make run` first); the next run starts afresh.
+clean-db:
+	rm -rf .pg

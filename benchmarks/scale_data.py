@@ -28,6 +28,7 @@ from decimal import Decimal
 from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 
+from billing.models import Order, OrderLine
 from credits.models import (
     CreditAccess,
     LedgerEntry,
@@ -38,7 +39,7 @@ from credits.models import (
     Wallet,
 )
 from credits.services import usage_rollups_rebuild
-from licensing.models import License, Order, OrderLine, Product
+from licensing.models import License, Product
 from organizations.models import Account, Invitation, Membership, Organization
 from portal.models import AuditEvent
 
@@ -280,7 +281,8 @@ def _generate(scale: Scale, now: datetime, rng: random.Random, log) -> Organizat
             line = OrderLine.objects.create(
                 order=order,
                 item=OrderLine.Item.SEATS,
-                product=product,
+                product_code=product.code,
+                description=product.name,
                 quantity=quantity,
                 term_days=term,
                 unit_price=product.price,

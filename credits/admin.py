@@ -8,7 +8,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from credits import services
-from credits.amounts import format_amount
 from credits.forms import AmountField
 from credits.models import (
     CreditAccess,
@@ -24,6 +23,7 @@ from organizations.models import Account, Organization, normalize_email
 from portal import errors
 from portal.admin import ReadOnlyAdmin
 from portal.admin_actions import action_with_form
+from portal.amounts import format_amount
 
 
 class GrantToWalletForm(forms.Form):

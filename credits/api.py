@@ -1,7 +1,7 @@
 """Credit endpoints: balances, consumptions and refunds (service), credit access (org:admin).
 
 Amounts travel as strings (SPEC "JSON API"): numbers are refused by the schema, text goes
-through `credits.amounts.parse_amount`, answers carry two decimals.
+through `portal.amounts.parse_amount`, answers carry two decimals.
 """
 
 import json
@@ -11,10 +11,10 @@ from pydantic import StrictStr
 from pydantic import ValidationError as PydanticError
 
 from credits import selectors, services
-from credits.amounts import format_amount, parse_amount
 from credits.models import CreditAccess
 from organizations.models import Account, normalize_email
 from portal import errors
+from portal.amounts import format_amount, parse_amount
 from portal.api import TokenAuth, require_org_token, require_scope, token_for_statement
 from portal.audit import audit_channel
 from portal.models import Scope

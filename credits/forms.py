@@ -2,9 +2,9 @@
 
 from django import forms
 
-from credits.amounts import parse_amount
 from credits.models import AccessMode, QuotaPeriod
 from portal import errors
+from portal.amounts import parse_amount
 
 
 class AmountField(forms.CharField):

@@ -24,7 +24,7 @@ ZERO = Decimal("0.00")
 
 
 def exact_cents(value) -> Decimal:
-    """Database sums as exact cents (SQLite sums decimals as floats)."""
+    """A database sum as cents; no rows (None) is zero."""
     return Decimal(str(value or 0)).quantize(Decimal("0.01"))
 
 

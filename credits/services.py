@@ -22,7 +22,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from credits.amounts import ZERO, format_amount, parse_amount
+from billing.models import Order, OrderLine
+from billing.services import LineSpec, order_place
 from credits.models import (
     AccessMode,
     CreditAccess,
@@ -39,7 +40,6 @@ from credits.models import (
     Wallet,
 )
 from credits.selectors import (
-    access_used_now,
     account_spendable,
     alert_level_for,
     current_period_start,
@@ -50,6 +50,7 @@ from credits.selectors import (
 )
 from organizations.models import Account, Membership, normalize_email
 from portal import errors
+from portal.amounts import ZERO, format_amount, parse_amount
 from portal.audit import audit_record, current_channel
 from portal.emails import email_send
 
@@ -289,23 +290,16 @@ def _pool_available_locked(wallet_id, now) -> Decimal:
     return exact_cents(total)
 
 
-def _record_order(*, buyer, organization, amount: Decimal, days: int):
-    from licensing.models import Order, OrderLine
-
-    order = Order.objects.create(
-        buyer=buyer,
-        organization=organization,
-        status="paid",
-        total=(amount * CREDIT_UNIT_PRICE).quantize(Decimal("0.01")),
-    )
-    OrderLine.objects.create(
-        order=order,
+def _record_order(*, buyer, organization, amount: Decimal, days: int) -> Order:
+    total = amount * CREDIT_UNIT_PRICE
+    line = LineSpec(
         item=OrderLine.Item.CREDITS,
-        quantity=1,
+        description="Cloud credits",
         term_days=days,
         credits=amount,
         unit_price=CREDIT_UNIT_PRICE,
     )
+    order, _ = order_place(buyer=buyer, organization=organization, total=total, lines=[line])
     return order
 
 
@@ -532,6 +526,22 @@ def member_access_disable(*, actor, membership) -> CreditAccess | None:
     return access
 
 
+def access_disable_on_removal(*, actor, membership) -> dict:
+    """`organizations.hooks.member_removing`: R9's credit access, for the removal's summary."""
+    access = member_access_disable(actor=actor, membership=membership)
+    return {"credit_access": getattr(access, "mode", AccessMode.DISABLED)}
+
+
+def access_create_for_member(*, membership) -> CreditAccess:
+    """`organizations.hooks.member_added`: every member has a credit access, disabled at
+    first (R20)."""
+    return CreditAccess.objects.create(
+        membership=membership,
+        account_id=membership.account_id,
+        organization_id=membership.organization_id,
+    )
+
+
 # --- Consumption (R22–R25) ----------------------------------------------------------------
 
 
@@ -560,10 +570,6 @@ def _replay(entry: LedgerEntry, account, amount: Decimal) -> ConsumptionResult:
     return ConsumptionResult(body=_consumption_body(entry, account.email), created=False)
 
 
-class _PersonalEmpty(Exception):
-    """Personal credits ran out between the lookup and the lock: route to the pool."""
-
-
 def credits_consume(*, account, amount, reference, actor=None) -> ConsumptionResult:
     """Consume `amount` credits for `account` under the caller's `reference` (R22–R25).
 
@@ -575,58 +581,9 @@ def credits_consume(*, account, amount, reference, actor=None) -> ConsumptionRes
     """
     amount = _amount(amount)
     _validate_reference(reference)
-    if connection.vendor == "postgresql":
-        return _consume_in_database(
-            email=account.email, amount=amount, reference=reference, actor=actor
-        )
-    existing = (
-        LedgerEntry.objects.filter(reference=reference)
-        .only("id", "kind", "account_id", "amount", "organization_id", "available_after")
-        .first()
+    return _consume_in_database(
+        email=account.email, amount=amount, reference=reference, actor=actor
     )
-    if existing is not None:
-        existing.reference = reference
-        return _replay(existing, account, amount)
-    now = timezone.now()
-    personal_wallet_id = (
-        Lot.objects.filter(wallet__account=account, remaining__gt=0)
-        .filter(unexpired_lots_q(now))
-        .values_list("wallet_id", flat=True)
-        .first()
-    )
-    access = (
-        CreditAccess.objects.filter(account=account)
-        .exclude(mode=AccessMode.DISABLED)
-        .select_related("organization__administrator", "organization__wallet")
-        .first()
-    )
-    if personal_wallet_id is None and access is None:
-        raise errors.NoCreditSource(
-            "This account has no personal credits and no organizational credit access."
-        )
-    try:
-        with transaction.atomic():
-            entry = None
-            if personal_wallet_id is not None:
-                try:
-                    # Raises before writing anything when the credits are gone.
-                    entry = _consume_personal(
-                        account, amount, reference, personal_wallet_id, now, actor
-                    )
-                except _PersonalEmpty:
-                    entry = None
-            if entry is None:
-                if access is None:
-                    raise errors.NoCreditSource(
-                        "This account has no personal credits and no organizational access."
-                    )
-                entry = _consume_pool(account, amount, reference, access, now, actor)
-    except IntegrityError as exc:
-        if "reference" not in str(exc):
-            raise
-        existing = LedgerEntry.objects.get(reference=reference)
-        return _replay(existing, account, amount)
-    return ConsumptionResult(body=_consumption_body(entry, account.email), created=True)
 
 
 def credits_consume_for_email(
@@ -641,12 +598,6 @@ def credits_consume_for_email(
     email = normalize_email(email)
     if not email or "\x00" in email:
         raise errors.NotFound("No account with this email.")
-    if connection.vendor != "postgresql":
-        assert token is None, "a token is checked in the statement only on PostgreSQL"
-        account = Account.objects.filter(email=email).first()
-        if account is None:
-            raise errors.NotFound("No account with this email.")
-        return credits_consume(account=account, amount=amount, reference=reference, actor=actor)
     _validate_reference(reference)
     return _consume_in_database(
         email=email, amount=amount, reference=reference, actor=actor, token=token
@@ -785,117 +736,6 @@ def _alerts_after_consumption(result, email) -> None:
         _alert_quota(access, access.account, result["alert_after"], result["used_after"])
     if result["low_balance"]:
         _alert_low_balance(access.organization, result["figure"])
-
-
-def _consume_personal(account, amount, reference, wallet_id, now, actor) -> LedgerEntry:
-    wallet = _lock_wallet(wallet_id)
-    lots = _spendable_lots(wallet_id, now)
-    available = sum((lot.remaining for lot in lots), ZERO)
-    if available == 0:
-        raise _PersonalEmpty
-    if amount > available:
-        raise errors.InsufficientCredits(
-            f"Only {format_amount(available)} personal credits are available.", field="amount"
-        )
-    entry = LedgerEntry.objects.create(
-        wallet=wallet,
-        kind=EntryKind.CONSUMPTION,
-        amount=-amount,
-        account=account,
-        reference=reference,
-        available_after=available - amount,
-        actor=actor if getattr(actor, "pk", None) else None,
-        created_at=now,
-    )
-    _apply_movements(entry, [(lot, -take) for lot, take in _burn(lots, amount)])
-    Wallet.objects.filter(pk=wallet.pk).update(balance=wallet.balance - amount)
-    audit_record(
-        actor=actor,
-        action="credits.consumed",
-        target=reference,
-        details={"account": account.email, "amount": format_amount(amount), "source": "personal"},
-    )
-    return entry
-
-
-def _consume_pool(account, amount, reference, access, now, actor) -> LedgerEntry:
-    organization = access.organization
-    wallet_row = getattr(organization, "wallet", None)
-    wallet = _lock_wallet(wallet_row.pk) if wallet_row is not None else None
-    access = CreditAccess.objects.select_for_update().get(pk=access.pk)
-    if access.mode == AccessMode.DISABLED:
-        raise errors.NoCreditSource("This account's organizational credit access was disabled.")
-    lots = _spendable_lots(wallet.pk, now) if wallet is not None else []
-    pool = sum((lot.remaining for lot in lots), ZERO)
-    used = access_used_now(access, now)
-    alert_level = access.alert_level
-    if access.period == QuotaPeriod.MONTHLY and access.period_start != current_period_start(
-        access.period, now
-    ):
-        alert_level = 0  # R30: a new period arms the alerts again.
-    if access.mode == AccessMode.QUOTA:
-        room = max(access.limit - used, ZERO)
-        # R22: when both the quota and the pool are short, the answer is quota_exceeded.
-        if amount > room:
-            raise errors.QuotaExceeded(
-                f"This would exceed the quota: {format_amount(room)} of "
-                f"{format_amount(access.limit)} left"
-                + (" this month." if access.period == QuotaPeriod.MONTHLY else "."),
-                field="amount",
-            )
-    if amount > pool:
-        raise errors.InsufficientCredits(
-            f"Only {format_amount(pool)} credits are available in the pool.", field="amount"
-        )
-    used_after = used + amount
-    pool_after = pool - amount
-    is_quota = access.mode == AccessMode.QUOTA
-    available_after = min(access.limit - used_after, pool_after) if is_quota else pool_after
-    entry = LedgerEntry.objects.create(
-        wallet=wallet,
-        kind=EntryKind.CONSUMPTION,
-        amount=-amount,
-        account=account,
-        organization=organization,
-        reference=reference,
-        available_after=available_after,
-        quota_limit=access.limit if is_quota else None,
-        quota_used_after=used_after if is_quota else None,
-        actor=actor if getattr(actor, "pk", None) else None,
-        created_at=now,
-    )
-    _apply_movements(entry, [(lot, -take) for lot, take in _burn(lots, amount)])
-    _usage_add(
-        organization_id=organization.pk, account_id=account.pk, consumed_at=now, amount=amount
-    )
-
-    wallet_update = {"balance": wallet.balance - amount}
-    threshold = organization.low_balance_threshold
-    if threshold is not None and pool_after < threshold and not wallet.low_balance_alerted:
-        wallet_update["low_balance_alerted"] = True
-        _alert_low_balance(organization, pool_after)
-    Wallet.objects.filter(pk=wallet.pk).update(**wallet_update)
-
-    new_level = max(alert_level, alert_level_for(used_after, access.limit)) if is_quota else 0
-    if new_level > alert_level:
-        _alert_quota(access, account, new_level, used_after)
-    CreditAccess.objects.filter(pk=access.pk).update(
-        used=used_after,
-        period_start=current_period_start(access.period, now),
-        alert_level=new_level,
-    )
-    audit_record(
-        actor=actor,
-        action="credits.consumed",
-        organization=organization,
-        target=reference,
-        details={
-            "account": account.email,
-            "amount": format_amount(amount),
-            "source": "organization",
-        },
-    )
-    return entry
 
 
 def _alert_quota(access, account, level, used_after) -> None:

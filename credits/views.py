@@ -20,13 +20,13 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_http_methods, require_POST
 
 from credits import selectors, services
-from credits.amounts import format_amount
 from credits.forms import AccessForm, CreditRequestForm, PurchaseForm, add_domain_error
 from credits.models import CreditAccess, CreditRequest, CreditRequestState, LotOrigin
+from organizations.permissions import org_admin_required
 from portal import errors
+from portal.amounts import format_amount
 from portal.links import url_maker
 from portal.pagination import WindowPaginator
-from portal.permissions import org_admin_required
 
 MEMBERS_PER_PAGE = 25
 HISTORY_PER_PAGE = 20

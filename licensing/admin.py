@@ -1,4 +1,4 @@
-"""Staff views of the catalog, licenses and orders (R11, R32).
+"""Staff views of the catalog and licenses (R11, R32).
 
 Changes go through the services (grants, cancellation) so that the rules and the audit trail
 (R34) hold here too; licenses and orders are not edited field by field.
@@ -13,8 +13,6 @@ from licensing import services
 from licensing.models import (
     License,
     LicenseKind,
-    Order,
-    OrderLine,
     Product,
     SeatTally,
     active_license_q,
@@ -214,53 +212,6 @@ class LicenseAdmin(admin.ModelAdmin):
     @admin.display(description="assigned to", ordering="assignee__account__email")
     def assignee_email(self, obj):
         return obj.assignee.account.email if obj.assignee_id else "—"
-
-
-class OrderLineInline(admin.TabularInline):
-    model = OrderLine
-    extra = 0
-    can_delete = False
-    readonly_fields = ["item", "product", "quantity", "term_days", "credits", "unit_price"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
-    list_display = ["id", "created_at", "buyer", "organization", "status", "total"]
-    list_filter = ["status", "lines__item"]
-    search_fields = [
-        "buyer__email",
-        "buyer__customer_number",
-        "organization__name",
-        "organization__customer_number",
-    ]
-    list_select_related = ["buyer", "organization"]
-    date_hierarchy = "created_at"
-    readonly_fields = ["buyer", "organization", "status", "total", "checkout_token", "created_at"]
-    inlines = [OrderLineInline]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(OrderLine)
-class OrderLineAdmin(ReadOnlyAdmin):
-    """Order lines are the record of a paid checkout (R15): read-only, searchable."""
-
-    list_display = ["order", "item", "product", "quantity", "term_days", "credits", "unit_price"]
-    list_filter = ["item"]
-    search_fields = [
-        "order__buyer__email",
-        "order__organization__name",
-        "order__organization__customer_number",
-        "product__code",
-    ]
-    list_select_related = ["order__buyer", "product"]
 
 
 @admin.register(SeatTally)

@@ -1,4 +1,4 @@
-"""Product catalog, licenses (seats), orders (R11–R16)."""
+"""Product catalog and licenses (seats) (R11–R16); orders live in `billing`."""
 
 from django.conf import settings
 from django.db import models
@@ -33,53 +33,6 @@ class Product(models.Model):
 
 # A license has the same kinds as accounts (R12).
 LicenseKind = AccountKind
-
-
-class Order(models.Model):
-    """A simulated checkout (R15): recorded as paid, no payment provider is called."""
-
-    buyer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders"
-    )
-    organization = models.ForeignKey(
-        "organizations.Organization",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="orders",
-    )
-    status = models.CharField(max_length=10, default="paid")
-    total = models.DecimalField(max_digits=16, decimal_places=2, default=0)
-    # One per checkout page shown: a resubmitted or double-clicked "Place order" finds the
-    # order already recorded instead of buying twice.
-    checkout_token = models.CharField(max_length=64, unique=True, null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self):
-        return f"Order #{self.pk} by {self.buyer}"
-
-
-class OrderLine(models.Model):
-    class Item(models.TextChoices):
-        SEATS = "seats", "Organization seats"
-        LICENSE = "license", "Personal license"
-        CREDITS = "credits", "Cloud credits"
-
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
-    item = models.CharField(max_length=10, choices=Item.choices)
-    product = models.ForeignKey(
-        Product, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    quantity = models.PositiveIntegerField(default=1)
-    term_days = models.PositiveIntegerField(null=True, blank=True)
-    credits = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
-    unit_price = models.DecimalField(max_digits=12, decimal_places=2, default=0)
-
-    def __str__(self):
-        return f"{self.get_item_display()} × {self.quantity}"
 
 
 class License(models.Model):
@@ -119,7 +72,11 @@ class License(models.Model):
     )
     assigned_at = models.DateTimeField(null=True, blank=True)
     order_line = models.ForeignKey(
-        OrderLine, on_delete=models.SET_NULL, null=True, blank=True, related_name="licenses"
+        "billing.OrderLine",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="licenses",
     )
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -14,14 +14,15 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q, Sum
+from django.db.models import Q
 from django.utils import timezone
 
+from billing.models import Order, OrderLine
+from billing.services import LineSpec, order_for_checkout, order_place
+from licensing import hooks
 from licensing.models import (
     License,
     LicenseKind,
-    Order,
-    OrderLine,
     Product,
     SeatTally,
     active_license_q,
@@ -430,30 +431,19 @@ def seats_release_ended(*, actor=None, now=None) -> int:
 
 def seat_tallies_compact() -> int:
     """Fold the seat tallies' log into one row per organization, product and window, dropping
-    windows that add up to nothing; returns the rows left. Safe while seats change: on
-    PostgreSQL one statement deletes the rows it sees and writes their sums, so a change
-    committed meanwhile keeps its own row; SQLite writes one transaction at a time."""
+    windows that add up to nothing; returns the rows left. Safe while seats change: one
+    statement deletes the rows it sees and writes their sums, so a change committed meanwhile
+    keeps its own row."""
     table = SeatTally._meta.db_table
     columns = "organization_id, product_id, starts_at, ends_at"
     sums = "sum(live), sum(cancelled), sum(assigned)"
     having = "HAVING sum(live) <> 0 OR sum(cancelled) <> 0 OR sum(assigned) <> 0"
     with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"WITH gone AS (DELETE FROM {table} RETURNING *) "
-                f"INSERT INTO {table} ({columns}, live, cancelled, assigned) "
-                f"SELECT {columns}, {sums} FROM gone GROUP BY {columns} {having}"
-            )
-        else:
-            folded = [
-                SeatTally(**row)
-                for row in SeatTally.objects.values(*columns.split(", "))
-                .annotate(live=Sum("live"), cancelled=Sum("cancelled"), assigned=Sum("assigned"))
-                .order_by()
-                if row["live"] or row["cancelled"] or row["assigned"]
-            ]
-            SeatTally.objects.all().delete()
-            SeatTally.objects.bulk_create(folded)
+        cursor.execute(
+            f"WITH gone AS (DELETE FROM {table} RETURNING *) "
+            f"INSERT INTO {table} ({columns}, live, cancelled, assigned) "
+            f"SELECT {columns}, {sums} FROM gone GROUP BY {columns} {having}"
+        )
     return SeatTally.objects.count()
 
 
@@ -490,39 +480,35 @@ def _check_order(quantity: int, term_days: int) -> None:
         )
 
 
-def _existing_order(checkout_token: str | None):
-    if not checkout_token:
-        return None
-    return Order.objects.filter(checkout_token=checkout_token).first()
-
-
 def _order_place(
     *, actor, organization, product_id, item, quantity, term_days, checkout_token
-) -> tuple[Order, OrderLine | None]:
+) -> tuple[Order, OrderLine | None, Product]:
     """Inside the caller's transaction: a new paid order with its one line (R15), or, for a
     checkout token already used, the order it placed and no line.
 
     The product lock serializes purchases of it, so the token check after it sees an order
     placed by a concurrent submission of the same checkout page."""
     product = _product_for_sale(product_id)
-    existing = _existing_order(checkout_token)
+    existing = order_for_checkout(checkout_token=checkout_token)
     if existing is not None:
-        return existing, None
-    order = Order.objects.create(
+        return existing, None, product
+    order, lines = order_place(
         buyer=actor,
         organization=organization,
         total=order_total(product=product, quantity=quantity, term_days=term_days),
-        checkout_token=checkout_token or None,
+        lines=[
+            LineSpec(
+                item=item,
+                product_code=product.code,
+                description=product.name,
+                quantity=quantity,
+                term_days=term_days,
+                unit_price=product.price,
+            )
+        ],
+        checkout_token=checkout_token,
     )
-    line = OrderLine.objects.create(
-        order=order,
-        item=item,
-        product=product,
-        quantity=quantity,
-        term_days=term_days,
-        unit_price=product.price,
-    )
-    return order, line
+    return order, lines[0], product
 
 
 def seats_purchase(
@@ -539,7 +525,7 @@ def seats_purchase(
     `checkout_token` returns the order already placed."""
     _check_order(quantity, term_days)
     with transaction.atomic():
-        order, line = _order_place(
+        order, line, product = _order_place(
             actor=actor,
             organization=organization,
             product_id=product.pk,
@@ -550,7 +536,6 @@ def seats_purchase(
         )
         if line is None:
             return order
-        product = line.product
         now = timezone.now()
         License.objects.bulk_create(
             License(
@@ -585,7 +570,7 @@ def license_purchase(
     """R15: any account, member or not, buys a personal license for itself."""
     _check_order(1, term_days)
     with transaction.atomic():
-        order, line = _order_place(
+        order, line, product = _order_place(
             actor=actor,
             organization=None,
             product_id=product.pk,
@@ -596,7 +581,6 @@ def license_purchase(
         )
         if line is None:
             return order
-        product = line.product
         now = timezone.now()
         lic = License.objects.create(
             product=product,
@@ -730,20 +714,9 @@ def license_apply(*, account: Account, product: Product, kind: str) -> License:
         )
         lic.trial_credits = None
         if kind == LicenseKind.TRIAL:
-            lic.trial_credits = _trial_credits_once(account)
+            given = [lot for lot in hooks.trial_started(account=account) if lot is not None]
+            lic.trial_credits = given[0] if given else None
     return lic
-
-
-def _trial_credits_once(account):
-    """R16: the first trial also brings the one grant of trial credits, unless the account
-    draws on an organization's pool or had them already; either way the trial stands."""
-    from credits.services import trial_credits_grant
-
-    try:
-        with transaction.atomic():
-            return trial_credits_grant(actor=account, account=account)
-    except errors.DomainError:
-        return None
 
 
 # --- Catalog (R11) --------------------------------------------------------------------------
@@ -771,3 +744,9 @@ def product_create(*, actor, code: str, name: str, price: Decimal | None = None)
             f"A product with code {code!r} already exists.", fields={"code": "taken"}
         ) from exc
     return product
+
+
+def seats_revoke_on_removal(*, actor, membership) -> dict:
+    """`organizations.hooks.member_removing`: R9's seats, for the removal's summary."""
+    seats = member_seats_revoke(actor=actor, membership=membership)
+    return {"seats": [seat.product.code for seat in seats]}

@@ -29,10 +29,10 @@ from licensing.forms import (
 )
 from licensing.models import License, Product
 from licensing.services import TERM_CHOICES, order_total
+from organizations.permissions import org_admin_required
 from portal import errors
 from portal.links import url_maker
 from portal.pagination import WindowPaginator
-from portal.permissions import org_admin_required
 
 SEATS_PER_PAGE = 25
 ENDED_PER_PAGE = 20

@@ -5,9 +5,9 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.db import transaction
 
-from credits.amounts import parse_amount
 from organizations.models import Account
 from portal import errors
+from portal.amounts import parse_amount
 from portal.audit import audit_record
 
 

@@ -4,9 +4,10 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Upper
 from django.urls import reverse
 from django.utils import timezone
 
@@ -74,6 +75,12 @@ class Account(AbstractBaseUser, PermissionsMixin):
     class Meta:
         constraints = [
             models.UniqueConstraint(Lower("email"), name="account_email_ci_unique"),
+        ]
+        # The members search (R10) is `icontains`, UPPER(col) LIKE UPPER('%…%'), which no
+        # B-tree serves: trigram indexes on the same expressions answer it (pg_trgm).
+        indexes = [
+            GinIndex(OpClass(Upper("email"), name="gin_trgm_ops"), name="account_email_trgm"),
+            GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="account_name_trgm"),
         ]
 
     def __str__(self):

@@ -17,6 +17,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from organizations import hooks
 from organizations.models import (
     Account,
     AccountKind,
@@ -146,10 +147,8 @@ def membership_create(*, organization: Organization, account: Account, role: str
     Callers hold a transaction; R5 violations surface as IntegrityError to be translated by
     the caller that knows which rule it was checking.
     """
-    from credits.models import CreditAccess
-
     membership = Membership.objects.create(organization=organization, account=account, role=role)
-    CreditAccess.objects.create(membership=membership, account=account, organization=organization)
+    hooks.member_added(membership=membership)
     return membership
 
 
@@ -683,17 +682,12 @@ def member_remove(*, actor: Account, membership: Membership) -> dict:
             raise errors.CannotRemoveAdmin(
                 "The administrator cannot be removed from the organization."
             )
-        from credits.services import member_access_disable
-        from licensing.services import member_seats_revoke
-
-        seats = member_seats_revoke(actor=actor, membership=membership)
-        access = member_access_disable(actor=actor, membership=membership)
+        # Seats unassigned, credit access disabled (licensing and credits, in that order).
+        summary = {"seats": [], "credit_access": "disabled"}
+        for revoked in hooks.member_removing(actor=actor, membership=membership):
+            summary.update(revoked)
         organization = membership.organization
         account = membership.account
-        summary = {
-            "seats": [seat.product.code for seat in seats],
-            "credit_access": getattr(access, "mode", "disabled"),
-        }
         membership.delete()
         audit_record(
             actor=actor,

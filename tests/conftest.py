@@ -5,23 +5,8 @@ Roles (CONVENTIONS "Tests"): `org_admin` administers `organization`; `member` is
 """
 
 import pytest
-from django.db import connection
 
 from tests.factories import PASSWORD, AccountFactory, add_member, make_org_admin
-
-
-def pytest_collection_modifyitems(config, items):
-    """Tests marked `postgres` need row locks and real concurrency: skip them, saying why,
-    when the suite runs on SQLite."""
-    from django.conf import settings
-
-    engine = settings.DATABASES["default"]["ENGINE"]
-    if "postgresql" in engine:
-        return
-    skip = pytest.mark.skip(reason="needs PostgreSQL (row locks, concurrency or its own SQL)")
-    for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)
@@ -90,8 +75,3 @@ def login(client):
 @pytest.fixture
 def password():
     return PASSWORD
-
-
-@pytest.fixture
-def is_postgres(db):
-    return connection.vendor == "postgresql"

@@ -4,36 +4,16 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from credits.selectors import pool_available
-from licensing.selectors import seat_summary_for_org
 from organizations import selectors, services
 from organizations.forms import ApiTokenForm, OrganizationSettingsForm, SetupRequestForm
-from organizations.models import AccountKind, Invitation, InvitationState, Membership
+from organizations.models import AccountKind
+from organizations.permissions import org_admin_required
 from portal import errors
 from portal.models import ApiToken, Scope
 from portal.pagination import WindowPaginator
-from portal.permissions import org_admin_required
 from portal.services import api_token_create, api_token_revoke
 
 ACTIVITY_PAGE_SIZE = 50
-
-
-@org_admin_required
-def overview(request):
-    """Members, seats used/total per product, pool, recent activity (SPEC "Pages")."""
-    organization = request.organization
-    seats = seat_summary_for_org(organization=organization)
-    context = {
-        "organization": organization,
-        "member_count": Membership.objects.filter(organization=organization).count(),
-        "invited_count": Invitation.objects.filter(
-            organization=organization, state=InvitationState.PENDING
-        ).count(),
-        "seats": [row for row in seats if row["total"]],
-        "pool_available": pool_available(organization=organization),
-        "events": selectors.audit_events_for_org(organization=organization)[:10],
-    }
-    return render(request, "organizations/overview.html", context)
 
 
 @org_admin_required

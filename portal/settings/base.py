@@ -25,14 +25,17 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "django_htmx",
     "template_partials",
     "ninja",
     "axes",
     "portal",
     "organizations",
+    "billing",
     "licensing",
     "credits",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -52,7 +55,7 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "portal.urls"
+ROOT_URLCONF = "console.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
 
 TEMPLATES = [
@@ -65,21 +68,26 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "portal.context_processors.navigation",
+                "console.context_processors.navigation",
             ],
         },
     },
 ]
 
 # --- Database -----------------------------------------------------------------------------
-# SQLite is the zero-set-up default; production and CI point DATABASE_URL at PostgreSQL.
-DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-}
-# Persistent connections: opening a PostgreSQL connection per request costs more than most
-# of the portal's queries together.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# PostgreSQL only. Each environment module picks the URL: DATABASE_URL when set, else (local runs
+# and tests) the embedded server of `portal.settings.embedded_db`.
+
+
+def database(url: str) -> dict:
+    config = env.db_url_config(url)
+    # Persistent connections: opening a PostgreSQL connection per request costs more than most
+    # of the portal's queries together.
+    config["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
+    config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Accounts and authentication ----------------------------------------------------------
@@ -165,7 +173,3 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="WARNING")},
 }
-
-# Covering indexes (INCLUDE columns) serve PostgreSQL; SQLite builds them without those
-# columns, which is all the local SQLite database needs.
-SILENCED_SYSTEM_CHECKS = ["models.W040"]

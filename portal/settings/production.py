@@ -4,11 +4,12 @@ Runs behind a TLS-terminating proxy that sets X-Forwarded-Proto.
 """
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, env
+from .base import BASE_DIR, database, env
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+DATABASES = {"default": database(env("DATABASE_URL"))}
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 # --- HTTPS behind a proxy -----------------------------------------------------------------

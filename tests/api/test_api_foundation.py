@@ -136,7 +136,7 @@ def test_last_use_is_recorded(client, organization):
 
 
 def test_errors_never_leak_tracebacks(client, org_token, monkeypatch):
-    from organizations import selectors
+    from console import selectors
 
     def boom(**kwargs):
         raise RuntimeError("secret internals")

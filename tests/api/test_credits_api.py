@@ -271,11 +271,10 @@ def test_a_refund_body_must_be_json_declared_as_such(client, service_headers, or
 
 
 class TestConsumptionTokenCheckedInTheStatement:
-    """On PostgreSQL the consumption's one statement checks the bearer token and its scope
+    """The consumption's one statement checks the bearer token and its scope
     (SPEC "Performance"); the answers must be those of every other operation, in the same
     order: 401 for an unknown or revoked token before anything else, 400 for a bad body
-    before 403 for a missing scope, and nothing recorded on any refusal. On SQLite the same
-    tests run through the ordinary check."""
+    before 403 for a missing scope, and nothing recorded on any refusal."""
 
     URL = "/api/v1/credits/consumptions"
 
@@ -347,7 +346,6 @@ class TestConsumptionTokenCheckedInTheStatement:
         token.refresh_from_db()
         assert token.last_used_at is not None
 
-    @pytest.mark.postgres
     def test_on_postgresql_a_consumption_is_one_statement_token_included(self, client, funded):
         from django.db import connection
         from django.test.utils import CaptureQueriesContext

@@ -7,9 +7,10 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from console import selectors as console_selectors
 from credits.models import CreditAccess
 from licensing.models import License, Product
-from organizations import selectors, services
+from organizations import services
 from organizations.models import Invitation, InvitationState, Membership
 from portal.models import AuditEvent
 from portal.services import api_token_create
@@ -57,7 +58,7 @@ def test_list_members_and_invitations(client, auth, org_admin, organization):
         limit=Decimal("50"),
         period="monthly",
         used=Decimal("12.5"),
-        period_start=selectors.month_start(),
+        period_start=console_selectors.month_start(),
     )
     services.member_add(actor=org_admin, organization=organization, email="inv@x.example")
     response = client.get(MEMBERS, **auth)

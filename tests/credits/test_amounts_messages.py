@@ -2,8 +2,8 @@
 
 import pytest
 
-from credits.amounts import parse_amount
 from portal import errors
+from portal.amounts import parse_amount
 
 
 @pytest.mark.parametrize("text", ["-5", "-0.50", " -12"])

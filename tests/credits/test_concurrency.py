@@ -13,7 +13,7 @@ from tests.concurrency import run_together
 from tests.credits.factories import access_of, fund_pool, set_access
 from tests.factories import add_member, make_org_admin
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 D = Decimal
 
 

@@ -8,9 +8,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from billing.models import Order
 from credits import selectors, services
 from credits.models import EntryKind, LedgerEntry, Lot, Wallet
-from licensing.models import Order
 from portal import errors
 from tests.credits.factories import (
     access_of,

@@ -5,9 +5,9 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 
+from billing.models import Order
 from credits import services
 from credits.models import CreditAccess, CreditRequest, Lot
-from licensing.models import Order
 from tests.credits.factories import access_of, consume, fund_personal, fund_pool, set_access
 from tests.factories import AccountFactory, add_member
 

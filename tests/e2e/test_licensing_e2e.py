@@ -3,7 +3,8 @@ simulated checkout, assigns one, reassigns it, revokes it; the member sees it co
 
 import pytest
 
-from licensing.models import License, Order
+from billing.models import Order
+from licensing.models import License
 from tests.factories import PASSWORD, add_member, make_org_admin
 from tests.licensing.factories import ProductFactory
 

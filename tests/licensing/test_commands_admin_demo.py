@@ -7,7 +7,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from licensing.models import License, Order, Product
+from billing.models import Order
+from licensing.models import License, Product
 from portal.models import AuditEvent
 from tests.licensing.factories import ProductFactory, make_seat
 
@@ -150,8 +151,8 @@ def test_admin_lists_and_searches(staff_client, organization, member, product):
         f"/admin/licensing/license/?q={organization.customer_number}",
         f"/admin/licensing/license/?q={organization.name}",
         "/admin/licensing/license/?state=assigned&owner=organization",
-        "/admin/licensing/order/",
-        f"/admin/licensing/order/?q={member.customer_number}",
+        "/admin/billing/order/",
+        f"/admin/billing/order/?q={member.customer_number}",
         f"/admin/licensing/license/{seat.pk}/change/",
     ):
         assert staff_client.get(url).status_code == 200, url

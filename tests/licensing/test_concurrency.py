@@ -9,7 +9,7 @@ from tests.concurrency import run_together
 from tests.factories import add_member
 from tests.licensing.factories import ProductFactory, make_seats
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 THREADS = 8
 
@@ -152,7 +152,7 @@ def test_a_trial_is_granted_once_under_concurrent_applications(member):
 
 
 def test_purchases_with_one_checkout_token_record_one_order(organization, org_admin):
-    from licensing.models import Order
+    from billing.models import Order
 
     product = ProductFactory()
     outcomes = run_together(

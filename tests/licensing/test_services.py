@@ -7,8 +7,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from billing.models import Order
 from licensing import selectors, services
-from licensing.models import License, Order
+from licensing.models import License
 from portal import errors
 from portal.models import AuditEvent
 from tests.factories import AccountFactory, add_member
@@ -350,6 +351,7 @@ def test_purchase_records_a_paid_order_and_unassigned_seats(organization, org_ad
     assert order.total == Decimal("720.00")  # 120 a seat-year × 3 seats × 2 years
     line = order.lines.get()
     assert (line.item, line.quantity, line.term_days, line.unit_price) == ("seats", 3, 730, 120)
+    assert (line.product_code, line.description) == (product.code, product.name)
     seats = License.objects.filter(organization=organization)
     assert seats.count() == 3
     assert all(s.assignee is None and s.is_active and s.order_line == line for s in seats)

@@ -6,7 +6,8 @@ import pytest
 from django.contrib.messages import get_messages
 from django.utils import timezone
 
-from licensing.models import License, Order
+from billing.models import Order
+from licensing.models import License
 from tests.factories import AccountFactory, add_member
 from tests.licensing.factories import ProductFactory, make_personal, make_seat, make_seats
 

@@ -19,7 +19,6 @@ from tests.factories import AccountFactory, make_org_admin
 THREADS = 6
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_one_account_added_to_several_organizations_at_once_joins_exactly_one():
     """R5: the organizations are locked separately, so only the partial unique index
@@ -40,7 +39,6 @@ def test_one_account_added_to_several_organizations_at_once_joins_exactly_one():
     assert Membership.objects.filter(account=account, role="member").count() == 1
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_one_account_added_to_one_organization_at_once_joins_once(org_admin, organization):
     account = AccountFactory()
@@ -58,7 +56,6 @@ def test_one_account_added_to_one_organization_at_once_joins_once(org_admin, org
     assert Membership.objects.filter(account=account).count() == 1
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_one_email_invited_at_once_gets_one_invitation(org_admin, organization):
     outcomes = run_together(
@@ -75,7 +72,6 @@ def test_one_email_invited_at_once_gets_one_invitation(org_admin, organization):
     assert Invitation.objects.filter(email="race@x.example").count() == 1
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_one_invitation_link_used_at_once_creates_one_account(org_admin, organization):
     """R6: single-use under a row lock, even when the link is submitted several times."""
@@ -120,7 +116,6 @@ def test_lost_race_on_the_index_is_translated_not_a_500(
     assert not Membership.objects.filter(organization=organization, account=account).exists()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_removal_racing_seat_assignments_leaves_no_seat_with_a_removed_member(
     org_admin, organization
@@ -158,7 +153,6 @@ def test_removal_racing_seat_assignments_leaves_no_seat_with_a_removed_member(
     assert not License.objects.filter(assignee__isnull=False).exists()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_rename_during_a_membership_insert_reaches_the_sort_name():
     """The membership's trigger reads the account share-locked: a rename committed while the

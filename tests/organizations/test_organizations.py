@@ -88,7 +88,6 @@ def test_organization_creation_is_audited(org_admin):
     assert event.organization == org_admin.administered_organization
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_organization_creation_for_one_account_gives_one_organization():
     """R5 under a race: one creation wins, the others get a domain error, never a 500."""
@@ -105,7 +104,6 @@ def test_concurrent_organization_creation_for_one_account_gives_one_organization
     assert Organization.objects.filter(administrator=account).count() == 1
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_changes_to_commercial_create_one_organization():
     """R2 under a race: several staff actions making one account commercial at once."""
@@ -117,7 +115,6 @@ def test_concurrent_changes_to_commercial_create_one_organization():
     assert Organization.objects.filter(administrator=account).count() == 1
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_user_memberships_leave_one(db):
     """R5 under a race: two organizations add the same account at the same moment; the

@@ -16,13 +16,13 @@ def test_not_found_page_is_friendly(member_client):
 def test_server_error_page_is_friendly(member, settings):
     from django.urls import path
 
-    import portal.urls
+    import console.urls
 
     def boom(request):
         raise RuntimeError("internal detail")
 
     settings.ROOT_URLCONF = type(
-        "Urls", (), {"urlpatterns": [path("boom/", boom), *portal.urls.urlpatterns]}
+        "Urls", (), {"urlpatterns": [path("boom/", boom), *console.urls.urlpatterns]}
     )
     client = Client(raise_request_exception=False)
     client.force_login(member)

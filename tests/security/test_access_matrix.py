@@ -21,10 +21,10 @@ import pytest
 from django.contrib import admin as django_admin
 from django.urls import URLResolver, get_resolver, reverse
 
+from console.api import api
 from credits.models import CreditAccess
 from licensing.models import License
 from organizations.models import Invitation, Membership
-from portal.api import api
 from portal.models import ApiToken
 from tests.credits.factories import consume, fund_pool, set_access
 from tests.security.conftest import ROLES

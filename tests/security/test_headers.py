@@ -167,7 +167,8 @@ def test_check_deploy_is_clean_with_production_settings():
         DJANGO_SETTINGS_MODULE="portal.settings.production",
         DJANGO_SECRET_KEY="deploy-check-" + "k3y-w1th-3nough-ch4rs-and-v4riety-!@#$%^&*" * 2,
         DJANGO_ALLOWED_HOSTS="portal.example.com",
-        DATABASE_URL="sqlite:////tmp/deploy-check-unused.sqlite3",
+        # Never connected to: `check --deploy` reads settings only.
+        DATABASE_URL="postgres://unused@127.0.0.1:9/unused",
     )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

@@ -1,8 +1,7 @@
 """`make serve` as a deployment runs it: production settings, collectstatic, migrate, gunicorn,
 static files served by whitenoise (README "Deploying").
 
-The database is the one the suite runs on: a fresh PostgreSQL database when the suite runs on
-PostgreSQL (dropped afterwards), a temporary SQLite file otherwise.
+The database is a fresh one on the PostgreSQL server the suite runs on, dropped afterwards.
 """
 
 import contextlib
@@ -45,17 +44,16 @@ def fetch(url, headers=None):
 
 
 @pytest.fixture
-def database_url(tmp_path):
-    """A database of its own, of the kind the suite runs on."""
-    db = settings.DATABASES["default"]
-    if "postgresql" not in db["ENGINE"]:
-        yield f"sqlite:///{tmp_path / 'serve.sqlite3'}"
-        return
+def database_url():
+    """A database of its own on the server the suite runs on, dropped afterwards."""
     import psycopg
 
+    db = settings.DATABASES["default"]
     name = f"portal_serve_{uuid.uuid4().hex[:8]}"
+    # The embedded server listens on a Unix socket, given as the `host` option.
+    host = db["HOST"] or db["OPTIONS"].get("host")
     params = dict(
-        host=db["HOST"] or "127.0.0.1",
+        host=host,
         port=db["PORT"] or 5432,
         user=db["USER"],
         password=db["PASSWORD"],
@@ -64,7 +62,10 @@ def database_url(tmp_path):
     )
     with psycopg.connect(**params) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgres://{db['USER']}:{db['PASSWORD']}@{params['host']}:{params['port']}/{name}"
+    if host.startswith("/"):
+        yield f"postgres://{db['USER']}@/{name}?host={host}"
+    else:
+        yield f"postgres://{db['USER']}:{db['PASSWORD']}@{host}:{params['port']}/{name}"
     with psycopg.connect(**params) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -1,5 +1,5 @@
 from credits.services import credits_expire
-from portal.commands import PortalCommand, staff_actor
+from organizations.commands import PortalCommand, staff_actor
 
 
 class Command(PortalCommand):

@@ -1,8 +1,8 @@
 from django.core.management.base import CommandError
 
-from credits.amounts import format_amount, parse_amount
 from credits.services import credits_grant
-from portal.commands import PortalCommand, owner_from_options, staff_actor
+from organizations.commands import PortalCommand, owner_from_options, staff_actor
+from portal.amounts import format_amount, parse_amount
 
 
 class Command(PortalCommand):

@@ -1,5 +1,5 @@
 from licensing.services import product_create
-from portal.commands import PortalCommand, staff_actor
+from organizations.commands import PortalCommand, staff_actor
 
 
 class Command(PortalCommand):

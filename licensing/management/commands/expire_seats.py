@@ -1,5 +1,5 @@
 from licensing.services import seat_tallies_compact, seats_release_ended
-from portal.commands import PortalCommand, staff_actor
+from organizations.commands import PortalCommand, staff_actor
 
 
 class Command(PortalCommand):

@@ -1,7 +1,7 @@
 from licensing.models import LicenseKind, Product
 from licensing.services import licenses_grant
+from organizations.commands import PortalCommand, owner_from_options, staff_actor
 from portal import errors
-from portal.commands import PortalCommand, owner_from_options, staff_actor
 
 
 class Command(PortalCommand):

@@ -1,10 +1,10 @@
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from organizations.commands import PortalCommand
 from organizations.models import AccountKind
 from organizations.services import account_create
 from portal import errors
-from portal.commands import PortalCommand
 
 
 class Command(PortalCommand):

@@ -1,0 +1,71 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path, re_path
+
+from console.api import api
+from console.views import home as views
+from console.views import members
+from console.views import organization as overview_views
+from organizations import urls as organizations_urls
+from organizations.forms import LoginForm
+from portal.api import api_not_found
+
+# The organization's namespace: its own pages, and those that show licensing and credits too.
+organization_pages = [
+    path("organization/", overview_views.overview, name="overview"),
+    # Users (R6–R10)
+    path("organization/users/", members.users, name="users"),
+    path("organization/users/add/", members.member_add, name="member_add"),
+    path("organization/users/remove/", members.members_bulk_remove, name="members_bulk_remove"),
+    path("organization/users/<int:pk>/", members.member_detail, name="member_detail"),
+    path("organization/users/<int:pk>/remove/", members.member_remove, name="member_remove"),
+    path(
+        "organization/users/invitations/<int:pk>/resend/",
+        members.invitation_resend,
+        name="invitation_resend",
+    ),
+    path(
+        "organization/users/invitations/<int:pk>/cancel/",
+        members.invitation_cancel,
+        name="invitation_cancel",
+    ),
+    path("organization/users/import/", members.member_import, name="member_import"),
+    path(
+        "organization/users/import/template.csv",
+        members.member_import_template,
+        name="member_import_template",
+    ),
+    path(
+        "organization/users/import/<int:pk>/",
+        members.member_import_report,
+        name="member_import_report",
+    ),
+]
+
+urlpatterns = [
+    # First: the API's consumption endpoint is the hot path, and every pattern tried before
+    # a match costs its time (the pages' empty-prefix includes try all of theirs).
+    path("api/v1/", api.urls),
+    re_path(r"^api/", api_not_found),
+    path("", views.home, name="home"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(
+            authentication_form=LoginForm, redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("account/", views.account, name="account"),
+    path(
+        "announcements/<int:pk>/dismiss/", views.dismiss_announcement, name="dismiss_announcement"
+    ),
+    path("", include((organizations_urls.urlpatterns + organization_pages, "organizations"))),
+    path("", include("licensing.urls")),
+    path("", include("credits.urls")),
+    path("admin/", admin.site.urls),
+]
+
+admin.site.site_header = "Self-Service Portal administration"
+admin.site.site_title = "Portal admin"
+admin.site.index_title = "Support and operations"

@@ -1,0 +1,387 @@
+"""The Users page of the Organization tab: find, add, invite, import, remove (R6–R10).
+
+Each view: parse → access check (`org_admin_required`, objects fetched scoped to the
+organization: 404 for "missing" and "not yours" alike) → service → render. htmx requests get
+the page's fragment; every action also works as a plain form post or link.
+"""
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.core.files.uploadhandler import FileUploadHandler, SkipFile
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
+
+from console import selectors as console_selectors
+from organizations import selectors, services
+from organizations.forms import MemberAddForm, MemberImportForm
+from organizations.permissions import org_admin_required
+from portal import errors
+from portal.links import url_maker
+
+USERS = "organizations/users.html"
+
+
+def _list_params(request) -> dict:
+    """The list's state from the query string, cleaned to known values."""
+    sort = request.GET.get("sort", "name")
+    if sort not in console_selectors.MEMBER_SORTS:
+        sort = "name"
+    try:
+        per_page = int(request.GET.get("per_page", console_selectors.MEMBER_DEFAULT_PAGE_SIZE))
+    except ValueError:
+        per_page = console_selectors.MEMBER_DEFAULT_PAGE_SIZE
+    if per_page not in console_selectors.MEMBER_PAGE_SIZES:
+        per_page = console_selectors.MEMBER_DEFAULT_PAGE_SIZE
+    return {
+        "q": request.GET.get("q", "").strip()[:100],
+        "sort": sort,
+        "dir": "desc" if request.GET.get("dir") == "desc" else "asc",
+        "per_page": per_page,
+    }
+
+
+def _list_context(request, params: dict | None = None) -> dict:
+    organization = request.organization
+    params = params or _list_params(request)
+    rows = console_selectors.member_rows_for_org(
+        organization=organization,
+        query=params["q"],
+        sort=params["sort"],
+        desc=params["dir"] == "desc",
+    )
+    page = Paginator(rows, params["per_page"]).get_page(request.GET.get("page"))
+    base = {k: v for k, v in params.items() if v and k != "page"}
+    users_url = reverse("organizations:users")
+    sort_headers = {}
+    for key in console_selectors.MEMBER_SORTS:
+        active = params["sort"] == key
+        direction = "desc" if active and params["dir"] == "asc" else "asc"
+        sort_headers[key] = {
+            "url": users_url + "?" + urlencode({**base, "sort": key, "dir": direction}),
+            "aria_sort": ("descending" if params["dir"] == "desc" else "ascending")
+            if active
+            else "",
+        }
+    rows = console_selectors.member_page_load(page.object_list)
+    _add_row_urls(rows, query=urlencode(base) + f"&page={page.number}")
+    return {
+        "organization": organization,
+        "page": page,
+        "rows": rows,
+        "just_now": timezone.now() - timedelta(minutes=1),
+        "params": params,
+        "page_sizes": console_selectors.MEMBER_PAGE_SIZES,
+        "sort_headers": sort_headers,
+        "query_prefix": urlencode(base) + "&",
+        "list_url": users_url + "?" + urlencode(base),
+    }
+
+
+def _add_row_urls(rows: list[dict], *, query: str) -> None:
+    detail = url_maker("organizations:member_detail")
+    remove = url_maker("organizations:member_remove")
+    resend = url_maker("organizations:invitation_resend")
+    cancel = url_maker("organizations:invitation_cancel")
+    for row in rows:
+        if row["kind"] == "member":
+            pk = row["membership"].pk
+            row["detail_url"], row["remove_url"] = detail(pk), remove(pk)
+        else:
+            pk = row["invitation"].pk
+            # The list's state travels along so that the answer is the same list.
+            row["resend_url"], row["cancel_url"] = f"{resend(pk)}?{query}", f"{cancel(pk)}?{query}"
+
+
+@org_admin_required
+@require_GET
+def users(request):
+    """R10: members and pending invitations, searchable, sortable, paginated."""
+    context = _list_context(request)
+    if request.htmx and request.htmx.target == "member-table":
+        return render(request, f"{USERS}#member-table", context)
+    context["add_form"] = MemberAddForm()
+    return render(request, USERS, context)
+
+
+@org_admin_required
+@require_http_methods(["GET", "POST"])
+def member_add(request):
+    """R6: add one user by email; field-level errors next to the email."""
+    form = MemberAddForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = services.member_add(
+                actor=request.user,
+                organization=request.organization,
+                email=form.cleaned_data["email"],
+            )
+        except errors.DomainError as exc:
+            form.add_error("email" if exc.field in (None, "email") else None, exc.message)
+        else:
+            if result.status == "member":
+                messages.success(request, f"{result.email} was added and notified by email.")
+            else:
+                messages.success(
+                    request,
+                    f"{result.email} has no account yet: an invitation was emailed to them.",
+                )
+            if request.htmx:
+                response = render(request, f"{USERS}#add-form", {"add_form": MemberAddForm()})
+                return trigger_client_event(response, "membersChanged")
+            return redirect("organizations:users")
+    status = 422 if request.method == "POST" else 200
+    if request.htmx:
+        return render(request, f"{USERS}#add-form", {"add_form": form}, status=status)
+    context = _list_context(request)
+    context["add_form"] = form
+    return render(request, USERS, context, status=status)
+
+
+def _membership_or_404(request, pk: int):
+    membership = selectors.membership_for_org(organization=request.organization, pk=pk)
+    if membership is None:
+        raise Http404("No such member.")
+    return membership
+
+
+@org_admin_required
+@require_GET
+def member_detail(request, pk: int):
+    """A member's seats, credit access and recent activity."""
+    membership = _membership_or_404(request, pk)
+    context = {
+        "organization": request.organization,
+        **console_selectors.member_detail(membership=membership),
+    }
+    return render(request, "organizations/member_detail.html", context)
+
+
+def _selected_ids(request) -> list[int]:
+    ids = []
+    for value in request.POST.getlist("selected")[:1000]:
+        if value.isdigit():
+            ids.append(int(value))
+    return ids
+
+
+@org_admin_required
+@require_http_methods(["GET", "POST"])
+def member_remove(request, pk: int):
+    """R9: confirm (GET) what will be revoked, then remove (POST)."""
+    membership = _membership_or_404(request, pk)
+    if request.method == "POST":
+        return _remove(request, [membership])
+    memberships = console_selectors.memberships_for_removal(
+        organization=request.organization, ids=[membership.pk]
+    )
+    return _confirm(request, memberships, action=reverse("organizations:member_remove", args=[pk]))
+
+
+@org_admin_required
+@require_POST
+def members_bulk_remove(request):
+    """R9 for the rows ticked in the list: a confirmation page first, then the removal."""
+    memberships = console_selectors.memberships_for_removal(
+        organization=request.organization, ids=_selected_ids(request)
+    )
+    if not memberships:
+        messages.error(request, "Select at least one member to remove.")
+        return redirect("organizations:users")
+    if request.POST.get("confirm") == "yes":
+        return _remove(request, memberships)
+    return _confirm(request, memberships, action=reverse("organizations:members_bulk_remove"))
+
+
+def _confirm(request, memberships, *, action: str):
+    context = {
+        "organization": request.organization,
+        "memberships": memberships,
+        "includes_admin": any(m.is_admin for m in memberships),
+        "action": action,
+        "bulk": action == reverse("organizations:members_bulk_remove"),
+    }
+    return render(request, "organizations/member_remove.html", context)
+
+
+def _remove(request, memberships):
+    try:
+        if len(memberships) == 1:
+            services.member_remove(actor=request.user, membership=memberships[0])
+        else:
+            services.members_remove(
+                actor=request.user, organization=request.organization, memberships=memberships
+            )
+    except errors.DomainError as exc:
+        messages.error(request, exc.message)
+        if request.htmx:
+            return HttpResponse(status=204)
+        return redirect("organizations:users")
+    if len(memberships) == 1:
+        messages.success(request, f"{memberships[0].account.email} was removed.")
+    else:
+        messages.success(request, f"{len(memberships)} members were removed.")
+    return redirect("organizations:users")
+
+
+def _invitation_or_404(request, pk: int):
+    invitation = selectors.invitation_for_org(organization=request.organization, pk=pk)
+    if invitation is None:
+        raise Http404("No such invitation.")
+    return invitation
+
+
+def _after_list_action(request):
+    """htmx: the refreshed table (the forms carry the list's query string); else the list."""
+    if request.htmx:
+        return render(request, f"{USERS}#member-table", _list_context(request))
+    query = request.META.get("QUERY_STRING", "")
+    return redirect(reverse("organizations:users") + (f"?{query}" if query else ""))
+
+
+@org_admin_required
+@require_POST
+def invitation_resend(request, pk: int):
+    """R6: a new link and a new expiry."""
+    invitation = _invitation_or_404(request, pk)
+    try:
+        services.invitation_resend(actor=request.user, invitation=invitation)
+    except errors.DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"A new invitation was sent to {invitation.email}.")
+    return _after_list_action(request)
+
+
+@org_admin_required
+@require_POST
+def invitation_cancel(request, pk: int):
+    """R6: the link stops working."""
+    invitation = _invitation_or_404(request, pk)
+    try:
+        services.invitation_cancel(actor=request.user, invitation=invitation)
+    except errors.DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"The invitation of {invitation.email} was cancelled.")
+    return _after_list_action(request)
+
+
+# --- Bulk add by CSV (R7) -------------------------------------------------------------------
+
+
+class CsvSizeLimitHandler(FileUploadHandler):
+    """Stops storing an upload once it passes the CSV limit (SPEC "Security": uploads bounded).
+
+    The rest of the request is read and dropped rather than kept in memory or on disk; the view
+    then says the file is too large.
+    """
+
+    def receive_data_chunk(self, raw_data, start):
+        if start + len(raw_data) > services.CSV_MAX_BYTES:
+            self.request.csv_upload_too_large = True
+            raise SkipFile()
+        return raw_data
+
+    def file_complete(self, file_size):
+        return None
+
+
+@csrf_exempt
+@org_admin_required
+@require_http_methods(["GET", "POST"])
+def member_import(request):
+    """R7: upload; a malformed file is refused with the reason and changes nothing.
+
+    The size limit must be in place before the body is parsed, hence the CSRF check inside
+    (Django's documented pattern for changing upload handlers).
+    """
+    request.upload_handlers.insert(0, CsvSizeLimitHandler(request))
+    return _member_import(request)
+
+
+@csrf_protect
+def _member_import(request):
+    too_large = "The file is larger than 1 MiB. Split it into smaller files."
+    form = MemberImportForm(*((request.POST, request.FILES) if request.method == "POST" else ()))
+    status = 200
+    if request.method == "POST":
+        status = 422
+        if getattr(request, "csv_upload_too_large", False):
+            # The file was dropped while it arrived; say why instead of "choose a file".
+            form.is_valid()
+            form.errors["file"] = form.error_class([too_large])
+        elif form.is_valid():
+            upload = form.cleaned_data["file"]
+            if upload.size > services.CSV_MAX_BYTES:
+                form.add_error("file", too_large)
+            else:
+                try:
+                    report = services.member_import(
+                        actor=request.user,
+                        organization=request.organization,
+                        data=upload.read(services.CSV_MAX_BYTES + 1),
+                        filename=upload.name,
+                    )
+                except services.CsvInvalid as exc:
+                    if exc.problems:
+                        form.add_error("file", "The file was not applied; nothing changed.")
+                        for problem in exc.problems[:20]:
+                            form.add_error("file", problem)
+                        if len(exc.problems) > 20:
+                            form.add_error("file", f"And {len(exc.problems) - 20} more.")
+                    else:
+                        form.add_error("file", exc.message)
+                else:
+                    messages.success(
+                        request,
+                        f"File applied: {report.added} added, {report.invited} invited, "
+                        f"{report.failed} failed.",
+                    )
+                    return redirect(report)
+    context = {
+        "organization": request.organization,
+        "form": form,
+        "imports": selectors.member_imports_for_org(organization=request.organization)[:10],
+        "max_rows": services.CSV_MAX_ROWS,
+    }
+    return render(request, "organizations/csv_import.html", context, status=status)
+
+
+@org_admin_required
+@require_GET
+def member_import_template(request):
+    """The downloadable CSV template (R7)."""
+    response = HttpResponse(
+        "email\nfirst.user@example.com\nsecond.user@example.com\n",
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = 'attachment; filename="users-template.csv"'
+    return response
+
+
+@org_admin_required
+@require_GET
+def member_import_report(request, pk: int):
+    """A kept per-row report of an earlier import (R7)."""
+    report = (
+        selectors.member_imports_for_org(organization=request.organization).filter(pk=pk).first()
+    )
+    if report is None:
+        raise Http404("No such import.")
+    status = request.GET.get("status", "")
+    rows = [r for r in report.rows if not status or r.get("status") == status]
+    context = {
+        "organization": request.organization,
+        "report": report,
+        "rows": rows,
+        "status": status,
+    }
+    return render(request, "organizations/csv_report.html", context)
