@@ -197,7 +197,7 @@ def test_changing_access_while_the_member_is_removed_never_deadlocks(monkeypatch
         time.sleep(1.0)
         return revoke(**kwargs)
 
-    monkeypatch.setattr(licensing_services, "member_seats_revoke", slow_revoke)
+    monkeypatch.setattr(licensing_services.seats, "member_seats_revoke", slow_revoke)
 
     def change_access_a_little_later():
         time.sleep(0.3)

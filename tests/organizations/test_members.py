@@ -151,7 +151,7 @@ def test_remove_is_one_transaction(org_admin, organization, monkeypatch):
     def boom(**kwargs):
         raise RuntimeError("credit service down")
 
-    monkeypatch.setattr("credits.services.member_access_disable", boom)
+    monkeypatch.setattr("credits.services.access.member_access_disable", boom)
     with pytest.raises(RuntimeError):
         services.member_remove(actor=org_admin, membership=membership)
     granted.refresh_from_db()

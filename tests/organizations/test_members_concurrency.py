@@ -102,14 +102,16 @@ def test_lost_race_on_the_index_is_translated_not_a_500(
     services.member_add(
         actor=outsider, organization=outsider.administered_organization, email=account.email
     )
-    real = services._membership_refusal
+    from organizations.services import members as member_services
+
+    real = member_services._membership_refusal
     calls = []
 
     def stale_first_check(**kwargs):
         calls.append(kwargs)
         return None if len(calls) == 1 else real(**kwargs)
 
-    monkeypatch.setattr(services, "_membership_refusal", stale_first_check)
+    monkeypatch.setattr(member_services, "_membership_refusal", stale_first_check)
     with pytest.raises(errors.MemberOfOtherOrganization):
         services.member_add(actor=org_admin, organization=organization, email=account.email)
     assert len(calls) == 2

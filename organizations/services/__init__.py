@@ -1,0 +1,44 @@
+"""Writes for accounts, organizations, setup requests, members and invitations (R1–R9).
+
+Every function runs in one transaction, locks what it checks, writes the audit event and
+raises a `portal.errors.DomainError` with a stable code.
+
+The package splits the writes by subject; every service is importable from here.
+"""
+
+from organizations.services.accounts import (  # noqa: F401
+    EmailTaken,
+    account_create,
+    account_set_kind,
+    administrator_transfer,
+    membership_create,
+    organization_create,
+    organization_settings_update,
+)
+from organizations.services.imports import (  # noqa: F401
+    CSV_MAX_BYTES,
+    CSV_MAX_ROWS,
+    CsvInvalid,
+    member_csv_parse,
+    member_import,
+)
+from organizations.services.members import (  # noqa: F401
+    InvitationUnusable,
+    InvitationWrongAccount,
+    MemberAddResult,
+    invitation_accept,
+    invitation_by_token,
+    invitation_cancel,
+    invitation_check_usable,
+    invitation_resend,
+    invitation_token_hash,
+    member_add,
+    member_remove,
+    member_remove_by_email,
+    members_remove,
+)
+from organizations.services.setup import (  # noqa: F401
+    setup_request_confirm,
+    setup_request_create,
+    setup_request_reject,
+)
