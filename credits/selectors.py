@@ -171,17 +171,6 @@ def accesses_for_org(*, organization, query: str = ""):
     return accesses.order_by("account__email", "id")
 
 
-def access_for_admin_or_404(*, organization, pk):
-    """A member's access in `organization`; 404 alike for missing and not yours."""
-    from django.shortcuts import get_object_or_404
-
-    return get_object_or_404(
-        CreditAccess.objects.select_related("account", "membership", "organization"),
-        pk=pk,
-        organization=organization,
-    )
-
-
 def lots_for_owner(*, organization=None, account=None):
     lots = (
         Lot.objects.filter(wallet__organization=organization)

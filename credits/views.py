@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -21,7 +21,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from credits import selectors, services
 from credits.forms import AccessForm, CreditRequestForm, PurchaseForm, add_domain_error
-from credits.models import CreditAccess, CreditRequest, CreditRequestState, LotOrigin
+from credits.models import LotOrigin
+from credits.permissions import access_for_admin_or_404, credit_request_for_admin_or_404
 from organizations.permissions import org_admin_required
 from portal import errors
 from portal.amounts import format_amount
@@ -298,7 +299,7 @@ def org_credits_buy(request):
 def org_access_update(request, pk: int):
     """R20/R21: change one member's access; htmx swaps the member's row."""
     organization = request.organization
-    access = selectors.access_for_admin_or_404(organization=organization, pk=pk)
+    access = access_for_admin_or_404(user=request.user, pk=pk)
     if request.method == "GET":
         return redirect(
             reverse("credits:org_credits") + "?" + urlencode({"q": access.account.email})
@@ -346,20 +347,14 @@ def org_access_bulk(request):
     if not form.is_valid():
         context = _org_context(request, bulk_form=form)
         return render(request, "credits/org_credits.html", context, status=422)
-    accesses = CreditAccess.objects.filter(organization=organization, pk__in=ids).select_related(
-        "account", "organization"
-    )
-    done, refused = 0, []
-    for access in accesses:
-        try:
-            services.access_set(actor=request.user, access=access, **form.cleaned_data)
-            done += 1
-        except errors.DomainError as exc:
-            refused.append(exc.message)
-    if done:
+    try:
+        done = services.access_set_many(
+            actor=request.user, organization=organization, access_ids=ids, **form.cleaned_data
+        )
+    except services.AccessRefused as exc:
+        messages.error(request, "Nothing was changed: " + " ".join(r.message for r in exc.refusals))
+    else:
         messages.success(request, f"Credit access saved for {done} member{'s' * (done != 1)}.")
-    for message in refused:
-        messages.error(request, message)
     return redirect("credits:org_credits")
 
 
@@ -367,12 +362,7 @@ def org_access_bulk(request):
 @require_POST
 def org_request_close(request, pk: int):
     """R29: the administrator closes a request once handled."""
-    credit_request = get_object_or_404(
-        CreditRequest.objects.select_related("account"),
-        pk=pk,
-        organization=request.organization,
-        state=CreditRequestState.OPEN,
-    )
+    credit_request = credit_request_for_admin_or_404(user=request.user, pk=pk)
     services.credit_request_close(actor=request.user, credit_request=credit_request)
     messages.success(request, f"The request of {credit_request.account.email} was closed.")
     if request.htmx:

@@ -6,7 +6,6 @@ Changes go through the services (grants, cancellation) so that the rules and the
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
 from django.utils import timezone
 
 from licensing import services
@@ -21,7 +20,7 @@ from organizations.models import Account, Organization, normalize_email
 from portal import errors
 from portal.admin import ReadOnlyAdmin
 from portal.admin_actions import action_with_form
-from portal.audit import audit_record
+from portal.names import clean_visible_name
 
 
 class GrantSeatsForm(forms.Form):
@@ -78,8 +77,16 @@ def grant_personal(modeladmin, request, product, *, email, days, kind):
     )
 
 
+class ProductForm(forms.ModelForm):
+    def clean_name(self):
+        return clean_visible_name(
+            self.cleaned_data["name"], required=True, message="Give the product a name."
+        )
+
+
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
+    form = ProductForm
     list_display = ["code", "name", "active", "price", "trial_available", "beta_available"]
     list_filter = ["active", "trial_available", "beta_available"]
     search_fields = ["code", "name"]
@@ -90,15 +97,13 @@ class ProductAdmin(admin.ModelAdmin):
         return ["code"] if obj else []
 
     def save_model(self, request, obj, form, change):
-        # R34: catalog edits in the admin are audited like every other change.
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            audit_record(
-                actor=request.user,
-                action="product.changed" if change else "product.created",
-                target=obj.code,
-                details={field: str(form.cleaned_data.get(field)) for field in form.changed_data},
-            )
+        # Through the catalog's services, which check the name and audit the change (R34).
+        data = {field: form.cleaned_data[field] for field in services.PRODUCT_EDITABLE}
+        if change:
+            saved = services.product_update(actor=request.user, product=obj, **data)
+        else:
+            saved = services.product_create(actor=request.user, code=obj.code, **data)
+        obj.pk = saved.pk
 
 
 class OwnerFilter(admin.SimpleListFilter):

@@ -17,15 +17,6 @@ EXPIRING_SOON_DAYS = 30
 PAST_LICENSES_SHOWN = 50
 
 
-def licenses_for_account(*, account):
-    """Personal licenses and organizational seats assigned to `account` (R14, R31)."""
-    return (
-        License.objects.filter(Q(account=account) | Q(assignee__account=account))
-        .select_related("product", "organization")
-        .order_by("product__name", "id")
-    )
-
-
 def my_licenses(*, account, now=None) -> dict:
     """R31: what My licenses shows. Current = active or starting later; an organizational
     seat counts only while active (R13: an ended seat stops counting at once even before the

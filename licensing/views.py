@@ -12,7 +12,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -27,7 +26,8 @@ from licensing.forms import (
     LicensePurchaseForm,
     SeatPurchaseForm,
 )
-from licensing.models import License, Product
+from licensing.models import Product
+from licensing.permissions import product_or_404, seat_for_admin_or_404
 from licensing.services import TERM_CHOICES, order_total
 from organizations.permissions import org_admin_required
 from portal import errors
@@ -225,13 +225,6 @@ def org_licenses(request):
     return render(request, template, context)
 
 
-def _product_or_404(code: str) -> Product:
-    product = Product.objects.filter(code=(code or "")[:50]).first()
-    if product is None:
-        raise Http404("No such product.")
-    return product
-
-
 def _back(product: Product | None) -> str:
     url = reverse("licensing:org_licenses")
     return f"{url}?{urlencode({'product': product.code})}" if product else url
@@ -250,7 +243,7 @@ def member_search(request):
 @require_POST
 def assign_any(request):
     """Give some free seat of a product to one member (the usual case)."""
-    product = _product_or_404(request.POST.get("product"))
+    product = product_or_404(code=request.POST.get("product"))
     form = AssignForm(
         request.POST, auto_id="quick_%s", datalist_id="quick-members", label="Give a free seat to"
     )
@@ -300,17 +293,6 @@ def assign_any(request):
     return redirect(_back(product))
 
 
-def _seat_or_404(request, seat_id: int) -> License:
-    seat = (
-        License.objects.filter(pk=seat_id, organization=request.organization)
-        .select_related("product", "assignee__account")
-        .first()
-    )
-    if seat is None:
-        raise Http404("No such seat.")
-    return seat
-
-
 def _seat_rows(seats, now=None):
     """Seats ready for the `seat-row` partial: their state and their action links."""
     selectors.annotate_seat_states(seats, now)
@@ -345,7 +327,7 @@ def _row_response(request, seat, *, form=None, editing=False, status=200, change
 @require_GET
 def seat_row(request, seat_id: int):
     """One seat's row (htmx "Cancel" of an inline form); a full page falls back to the list."""
-    seat = _seat_or_404(request, seat_id)
+    seat = seat_for_admin_or_404(user=request.user, pk=seat_id)
     if not request.htmx:
         return redirect(_back(seat.product))
     return _row_response(request, seat)
@@ -355,7 +337,7 @@ def seat_row(request, seat_id: int):
 @require_http_methods(["GET", "POST"])
 def seat_assign(request, seat_id: int):
     """Assign a free seat, or move an assigned one to another member (R13)."""
-    seat = _seat_or_404(request, seat_id)
+    seat = seat_for_admin_or_404(user=request.user, pk=seat_id)
     form = AssignForm(
         request.POST or None, auto_id=f"seat{seat.pk}_%s", datalist_id=f"members-{seat.pk}"
     )
@@ -374,7 +356,7 @@ def seat_assign(request, seat_id: int):
         except errors.DomainError as exc:
             form.add_error("email", exc.message)
         else:
-            seat = _seat_or_404(request, seat.pk)
+            seat = seat_for_admin_or_404(user=request.user, pk=seat.pk)
             email = seat.assignee.account.email
             if previous and previous != email:
                 messages.success(request, f"Seat #{seat.pk} moved from {previous} to {email}.")
@@ -398,13 +380,15 @@ def seat_assign(request, seat_id: int):
 @org_admin_required
 @require_POST
 def seat_revoke(request, seat_id: int):
-    seat = _seat_or_404(request, seat_id)
+    seat = seat_for_admin_or_404(user=request.user, pk=seat_id)
     email = seat.assignee.account.email if seat.assignee_id else None
     services.seat_revoke(actor=request.user, organization=request.organization, seat_id=seat.pk)
     if email:
         messages.success(request, f"Seat #{seat.pk} revoked from {email}; it is free again.")
     if request.htmx:
-        return _row_response(request, _seat_or_404(request, seat.pk), changed=True)
+        return _row_response(
+            request, seat_for_admin_or_404(user=request.user, pk=seat.pk), changed=True
+        )
     return redirect(_back(seat.product))
 
 
@@ -413,7 +397,7 @@ def seat_revoke(request, seat_id: int):
 def bulk_assign(request):
     """One seat of a product to each selected member while free seats last; the report
     names who got none and why."""
-    product = _product_or_404(request.POST.get("product"))
+    product = product_or_404(code=request.POST.get("product"))
     try:
         ids = [int(v) for v in request.POST.getlist("members")][:MAX_BULK]
     except ValueError:

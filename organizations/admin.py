@@ -3,6 +3,8 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.db import transaction
 
 from organizations import services
 from organizations.models import (
@@ -17,6 +19,7 @@ from organizations.models import (
 )
 from portal import errors
 from portal.admin_actions import action_with_form
+from portal.names import clean_visible_name
 
 
 class KindForm(forms.Form):
@@ -38,8 +41,32 @@ def change_kind(modeladmin, request, account, *, kind):
     services.account_set_kind(actor=request.user, account=account, kind=kind)
 
 
+class VisibleNameMixin:
+    """The visible-name rule of the services, shown next to the admin's field."""
+
+    def clean_name(self):
+        return clean_visible_name(self.cleaned_data["name"], required=False)
+
+
+class AccountChangeForm(VisibleNameMixin, UserChangeForm):
+    pass
+
+
+class AccountCreationForm(VisibleNameMixin, UserCreationForm):
+    class Meta(UserCreationForm.Meta):
+        model = Account
+        fields = ["email", "name"]
+
+
+class OrganizationForm(VisibleNameMixin, forms.ModelForm):
+    def clean_name(self):
+        return clean_visible_name(self.cleaned_data["name"], required=True)
+
+
 @admin.register(Account)
 class AccountAdmin(UserAdmin):
+    form = AccountChangeForm
+    add_form = AccountCreationForm
     ordering = ["email"]
     list_display = [
         "email",
@@ -66,8 +93,17 @@ class AccountAdmin(UserAdmin):
 
     def save_model(self, request, obj, form, change):
         # New accounts from the admin start as trial accounts; "Change account kind" makes
-        # them commercial through the service, which creates the organization (R2).
-        super().save_model(request, obj, form, change)
+        # them commercial through the service, which creates the organization (R2). A new
+        # name goes through the profile service, which checks and audits it.
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        with transaction.atomic():
+            name = obj.name
+            obj.name = form.initial.get("name", name)
+            super().save_model(request, obj, form, change)
+            services.account_profile_update(actor=request.user, account=obj, name=name)
+            obj.name = name
 
 
 class MembershipInline(admin.TabularInline):
@@ -98,6 +134,7 @@ def transfer_administrator(modeladmin, request, organization, *, new_administrat
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
+    form = OrganizationForm
     list_display = ["name", "customer_number", "administrator", "created_at"]
     search_fields = ["name", "customer_number", "administrator__email"]
     readonly_fields = ["customer_number", "administrator", "created_at"]
@@ -105,6 +142,15 @@ class OrganizationAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
     actions = [transfer_administrator]
     list_select_related = ["administrator"]
+
+    def save_model(self, request, obj, form, change):
+        # The administrator's own settings service: it checks the name and audits (R2, R30).
+        services.organization_settings_update(
+            actor=request.user,
+            organization=obj,
+            name=form.cleaned_data["name"],
+            low_balance_threshold=form.cleaned_data["low_balance_threshold"],
+        )
 
     def has_add_permission(self, request):
         # Organizations come from commercial accounts (R2) or confirmed setup requests (R3).

@@ -1,26 +1,11 @@
-import unicodedata
-
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
-from django.db import transaction
 
 from organizations.models import Account
 from portal import errors
 from portal.amounts import parse_amount
-from portal.audit import audit_record
-
-
-def visible_name(value: str, *, required: bool, message: str = "Enter a name.") -> str:
-    """Trimmed; a name made only of invisible characters (zero-width spaces, direction marks,
-    other format or control characters) is refused: nobody could see, find or select it."""
-    value = (value or "").strip()
-    invisible = ("Cc", "Cf", "Zs", "Zl", "Zp")
-    if value and all(unicodedata.category(ch) in invisible for ch in value):
-        raise forms.ValidationError("Use visible characters. " + message)
-    if required and not value:
-        raise forms.ValidationError(message)
-    return value
+from portal.names import clean_visible_name
 
 
 class LoginForm(AuthenticationForm):
@@ -34,25 +19,11 @@ class LoginForm(AuthenticationForm):
     }
 
 
-class ProfileForm(forms.ModelForm):
-    class Meta:
-        model = Account
-        fields = ["name"]
-        labels = {"name": "Your name"}
+class ProfileForm(forms.Form):
+    name = forms.CharField(label="Your name", max_length=150, required=False)
 
     def clean_name(self):
-        return visible_name(self.cleaned_data["name"], required=False)
-
-    def save_with_audit(self, *, actor):
-        with transaction.atomic():
-            account = self.save()
-            audit_record(
-                actor=actor,
-                action="account.profile_changed",
-                target=account.email,
-                details={"name": account.name},
-            )
-        return account
+        return clean_visible_name(self.cleaned_data["name"], required=False)
 
 
 class SetupRequestForm(forms.Form):
@@ -74,7 +45,7 @@ class SetupRequestForm(forms.Form):
     )
 
     def clean_organization_name(self):
-        return visible_name(self.cleaned_data["organization_name"], required=True)
+        return clean_visible_name(self.cleaned_data["organization_name"], required=True)
 
 
 class OrganizationSettingsForm(forms.Form):
@@ -86,7 +57,7 @@ class OrganizationSettingsForm(forms.Form):
     )
 
     def clean_name(self):
-        return visible_name(self.cleaned_data["name"], required=True)
+        return clean_visible_name(self.cleaned_data["name"], required=True)
 
     def clean_low_balance_threshold(self):
         value = self.cleaned_data["low_balance_threshold"].strip()
@@ -158,7 +129,9 @@ class InvitationAcceptForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     def clean_name(self):
-        return visible_name(self.cleaned_data["name"], required=True, message="Enter your name.")
+        return clean_visible_name(
+            self.cleaned_data["name"], required=True, message="Enter your name."
+        )
 
     def clean(self):
         cleaned = super().clean()

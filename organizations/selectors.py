@@ -3,9 +3,7 @@
 from django.db import connection
 
 from organizations.models import (
-    Invitation,
     MemberImport,
-    Membership,
     Organization,
 )
 from portal.models import AuditEvent
@@ -46,18 +44,6 @@ def audit_actions_for_org(*, organization: Organization) -> list[str]:
         cursor.execute(sql, [organization.pk, organization.pk])
         actions = [row[0] for row in cursor.fetchall()]
     return sorted({action.split(".")[0] for action in actions})
-
-
-def membership_for_org(*, organization, pk: int) -> Membership | None:
-    return (
-        Membership.objects.select_related("account", "credit_access", "organization")
-        .filter(organization=organization, pk=pk)
-        .first()
-    )
-
-
-def invitation_for_org(*, organization, pk: int) -> Invitation | None:
-    return Invitation.objects.filter(organization=organization, pk=pk).first()
 
 
 def member_imports_for_org(*, organization):

@@ -1,4 +1,4 @@
-"""Credit amounts: decimals with at most two places, never floats (R17).
+"""Amounts of credits and money: decimals with at most two places, never floats (R17).
 
 One parser for every door (forms, API, commands) so that "12.5" is accepted everywhere and
 "12.505", "1e3", "-1", "NaN" and huge values are refused everywhere.
@@ -10,7 +10,6 @@ from decimal import Decimal, InvalidOperation
 from portal import errors
 
 AMOUNT_RE = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,2})?$")
-MAX_AMOUNT = Decimal("999999999999.99")
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
 

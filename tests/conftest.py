@@ -56,6 +56,12 @@ def admin_client(client, org_admin):
 
 
 @pytest.fixture
+def staff_client(client, staff):
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
 def member_client(client, member):
     client.force_login(member)
     return client

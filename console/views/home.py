@@ -6,6 +6,7 @@ from django.views.decorators.http import require_http_methods
 
 from organizations.forms import ProfileForm
 from organizations.models import Membership
+from organizations.services import account_profile_update
 from portal.models import Announcement
 from portal.services import announcement_dismiss
 
@@ -21,9 +22,11 @@ def home(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def account(request):
-    form = ProfileForm(request.POST or None, instance=request.user)
+    form = ProfileForm(request.POST or None, initial={"name": request.user.name})
     if request.method == "POST" and form.is_valid():
-        form.save_with_audit(actor=request.user)
+        account_profile_update(
+            actor=request.user, account=request.user, name=form.cleaned_data["name"]
+        )
         messages.success(request, "Your profile was saved.")
         return redirect("account")
     memberships = Membership.objects.filter(account=request.user).select_related("organization")

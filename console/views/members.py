@@ -22,7 +22,11 @@ from django_htmx.http import trigger_client_event
 from console import selectors as console_selectors
 from organizations import selectors, services
 from organizations.forms import MemberAddForm, MemberImportForm
-from organizations.permissions import org_admin_required
+from organizations.permissions import (
+    invitation_for_admin_or_404,
+    membership_for_admin_or_404,
+    org_admin_required,
+)
 from portal import errors
 from portal.links import url_maker
 
@@ -145,18 +149,11 @@ def member_add(request):
     return render(request, USERS, context, status=status)
 
 
-def _membership_or_404(request, pk: int):
-    membership = selectors.membership_for_org(organization=request.organization, pk=pk)
-    if membership is None:
-        raise Http404("No such member.")
-    return membership
-
-
 @org_admin_required
 @require_GET
 def member_detail(request, pk: int):
     """A member's seats, credit access and recent activity."""
-    membership = _membership_or_404(request, pk)
+    membership = membership_for_admin_or_404(user=request.user, pk=pk)
     context = {
         "organization": request.organization,
         **console_selectors.member_detail(membership=membership),
@@ -176,7 +173,7 @@ def _selected_ids(request) -> list[int]:
 @require_http_methods(["GET", "POST"])
 def member_remove(request, pk: int):
     """R9: confirm (GET) what will be revoked, then remove (POST)."""
-    membership = _membership_or_404(request, pk)
+    membership = membership_for_admin_or_404(user=request.user, pk=pk)
     if request.method == "POST":
         return _remove(request, [membership])
     memberships = console_selectors.memberships_for_removal(
@@ -231,13 +228,6 @@ def _remove(request, memberships):
     return redirect("organizations:users")
 
 
-def _invitation_or_404(request, pk: int):
-    invitation = selectors.invitation_for_org(organization=request.organization, pk=pk)
-    if invitation is None:
-        raise Http404("No such invitation.")
-    return invitation
-
-
 def _after_list_action(request):
     """htmx: the refreshed table (the forms carry the list's query string); else the list."""
     if request.htmx:
@@ -250,7 +240,7 @@ def _after_list_action(request):
 @require_POST
 def invitation_resend(request, pk: int):
     """R6: a new link and a new expiry."""
-    invitation = _invitation_or_404(request, pk)
+    invitation = invitation_for_admin_or_404(user=request.user, pk=pk)
     try:
         services.invitation_resend(actor=request.user, invitation=invitation)
     except errors.DomainError as exc:
@@ -264,7 +254,7 @@ def invitation_resend(request, pk: int):
 @require_POST
 def invitation_cancel(request, pk: int):
     """R6: the link stops working."""
-    invitation = _invitation_or_404(request, pk)
+    invitation = invitation_for_admin_or_404(user=request.user, pk=pk)
     try:
         services.invitation_cancel(actor=request.user, invitation=invitation)
     except errors.DomainError as exc:

@@ -15,9 +15,11 @@ The package splits the writes by subject; every service is importable from here.
 """
 
 from credits.services.access import (  # noqa: F401
+    AccessRefused,
     access_create_for_member,
     access_disable_on_removal,
     access_set,
+    access_set_many,
     member_access_disable,
 )
 from credits.services.consumption import (  # noqa: F401

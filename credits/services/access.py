@@ -191,3 +191,38 @@ def access_create_for_member(*, membership) -> CreditAccess:
         account_id=membership.account_id,
         organization_id=membership.organization_id,
     )
+
+
+class AccessRefused(errors.Conflict):
+    """A change of several members' access was refused for some of them: nothing changed."""
+
+    code = "access_refused"
+
+    def __init__(self, refusals: list[errors.DomainError]):
+        self.refusals = refusals
+        super().__init__(" ".join(refusal.message for refusal in refusals))
+
+
+def access_set_many(
+    *, actor, organization, access_ids: list[int], mode, limit=None, period=None
+) -> int:
+    """R20: the same access for several members of `organization`, all or nothing. Each change
+    obeys R21 as `access_set` does; if any is refused, none is made and every refusal is
+    reported (`AccessRefused`). Members are changed in id order, the order two concurrent
+    bulk changes of overlapping members lock them in. Returns how many were set."""
+    mode, limit, period = _parse_access(mode, limit, period)
+    accesses = list(
+        CreditAccess.objects.filter(organization=organization, pk__in=list(access_ids))
+        .select_related("account", "organization")
+        .order_by("pk")
+    )
+    refusals = []
+    with transaction.atomic():
+        for access in accesses:
+            try:
+                access_set(actor=actor, access=access, mode=mode, limit=limit, period=period)
+            except errors.DomainError as exc:
+                refusals.append(exc)
+        if refusals:
+            raise AccessRefused(refusals)
+    return len(accesses)

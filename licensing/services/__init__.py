@@ -10,7 +10,9 @@ The package splits the writes by subject; every service is importable from here.
 """
 
 from licensing.services.catalog import (  # noqa: F401
+    PRODUCT_EDITABLE,
     product_create,
+    product_update,
 )
 from licensing.services.expiry import (  # noqa: F401
     license_cancel,

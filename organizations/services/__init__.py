@@ -9,6 +9,7 @@ The package splits the writes by subject; every service is importable from here.
 from organizations.services.accounts import (  # noqa: F401
     EmailTaken,
     account_create,
+    account_profile_update,
     account_set_kind,
     administrator_transfer,
     membership_create,

@@ -18,6 +18,7 @@ from organizations.models import (
 )
 from portal import errors
 from portal.audit import audit_record
+from portal.names import visible_name
 
 
 class EmailTaken(errors.Conflict):
@@ -39,6 +40,7 @@ def account_create(
     actor: Account | None = None,
 ) -> Account:
     """Create an account (R1); a commercial one gets its organization at once (R2)."""
+    name = visible_name(name, required=False)
     email = normalize_email(email)
     if kind not in AccountKind.values:
         raise errors.InvalidRequest(f"Unknown kind {kind!r}.", fields={"kind": "unknown kind"})
@@ -139,15 +141,13 @@ def organization_settings_update(
     *, actor: Account, organization: Organization, name: str, low_balance_threshold
 ) -> Organization:
     """Rename (R2: the administrator may rename) and set the low-balance threshold (R30)."""
-    name = (name or "").strip()
-    if not name:
-        raise errors.InvalidRequest("Enter a name.", field="name", fields={"name": "required"})
+    name = visible_name(name, required=True)
     with transaction.atomic():
         organization = Organization.objects.select_for_update().get(pk=organization.pk)
         changes = {}
-        if organization.name != name[:150]:
-            changes["name"] = {"from": organization.name, "to": name[:150]}
-            organization.name = name[:150]
+        if organization.name != name:
+            changes["name"] = {"from": organization.name, "to": name}
+            organization.name = name
         if organization.low_balance_threshold != low_balance_threshold:
             changes["low_balance_threshold"] = {
                 "from": str(organization.low_balance_threshold or ""),
@@ -218,3 +218,21 @@ def administrator_transfer(
             details={"from": old_admin.email, "to": new_administrator.email},
         )
     return organization
+
+
+def account_profile_update(*, actor: Account, account: Account, name: str) -> Account:
+    """An account's own name (R1): visible characters only, audited."""
+    name = visible_name(name, required=False)
+    with transaction.atomic():
+        account = Account.objects.select_for_update().get(pk=account.pk)
+        if account.name != name:
+            before = account.name
+            account.name = name
+            account.save(update_fields=["name"])
+            audit_record(
+                actor=actor,
+                action="account.profile_changed",
+                target=account.email,
+                details={"name": {"from": before, "to": name}},
+            )
+    return account

@@ -329,9 +329,7 @@ def invitation_accept(
                     f"An account with {invitation.email} exists already: sign in with it to "
                     "accept the invitation."
                 )
-            account = account_create(
-                email=invitation.email, password=password, name=(name or "").strip()[:150]
-            )
+            account = account_create(email=invitation.email, password=password, name=name)
         membership = _join(
             actor=account, organization=organization, account=account, via="invitation"
         )

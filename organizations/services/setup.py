@@ -15,6 +15,7 @@ from organizations.services.accounts import organization_create
 from portal import errors
 from portal.audit import audit_record
 from portal.emails import email_send
+from portal.names import visible_name
 
 
 def setup_request_create(
@@ -23,6 +24,7 @@ def setup_request_create(
     """File a setup request. The named account and its customer number must match (R3)."""
     if requester.kind == AccountKind.COMMERCIAL:
         raise errors.InvalidRequest("Commercial accounts already have an organization.")
+    organization_name = visible_name(organization_name, field="organization_name", required=True)
     admin_email = normalize_email(admin_email)
     admin_customer_number = (admin_customer_number or "").strip()
     admin = Account.objects.filter(email=admin_email).first()
@@ -40,9 +42,7 @@ def setup_request_create(
         with transaction.atomic():
             request = SetupRequest.objects.create(
                 requester=requester,
-                organization_name=(organization_name or "").strip()[:150]
-                or admin.name
-                or admin.email,
+                organization_name=organization_name or admin.name or admin.email,
                 admin_email=admin.email,
                 admin_customer_number=admin.customer_number,
                 admin_account=admin,

@@ -1,13 +1,13 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from organizations import selectors, services
 from organizations.forms import ApiTokenForm, OrganizationSettingsForm, SetupRequestForm
 from organizations.models import AccountKind
-from organizations.permissions import org_admin_required
+from organizations.permissions import api_token_for_admin_or_404, org_admin_required
 from portal import errors
 from portal.models import ApiToken, Scope
 from portal.pagination import WindowPaginator
@@ -127,7 +127,7 @@ def token_create(request):
 @org_admin_required
 @require_http_methods(["POST"])
 def token_revoke(request, pk: int):
-    token = get_object_or_404(ApiToken, pk=pk, organization=request.organization)
+    token = api_token_for_admin_or_404(user=request.user, pk=pk)
     api_token_revoke(actor=request.user, token=token)
     messages.success(request, f"The token “{token.name}” was revoked.")
     if request.htmx:

@@ -167,7 +167,23 @@ def test_inline_access_edit_needs_a_limit_for_quota(admin_client, busy_org):
     assert response.status_code == 422 and "A quota needs a limit." in response.content.decode()
 
 
-def test_bulk_update_sets_selected_members_and_reports_refusals(admin_client, organization):
+def test_bulk_update_sets_every_selected_member(admin_client, organization):
+    members = [add_member(organization).account for _ in range(3)]
+    response = admin_client.post(
+        "/organization/credits/access/bulk/",
+        {
+            "selected": [access_of(a).pk for a in members],
+            "bulk-mode": "quota",
+            "bulk-limit": "20",
+            "bulk-period": "monthly",
+        },
+        follow=True,
+    )
+    assert "saved for 3 members" in response.content.decode()
+    assert all(access_of(a).limit == D("20.00") for a in members)
+
+
+def test_bulk_update_is_all_or_nothing_and_lists_each_refusal(admin_client, organization):
     ok = [add_member(organization).account for _ in range(3)]
     refused = add_member(organization).account
     fund_personal(refused, "1.00")
@@ -178,9 +194,8 @@ def test_bulk_update_sets_selected_members_and_reports_refusals(admin_client, or
         follow=True,
     )
     html = response.content.decode()
-    assert "saved for 3 members" in html and "active personal credits" in html
-    assert all(access_of(a).limit == D("20.00") for a in ok)
-    assert access_of(refused).mode == "disabled"
+    assert "Nothing was changed" in html and "active personal credits" in html
+    assert all(access_of(a).mode == "disabled" for a in ok + [refused])
 
 
 def test_bulk_update_refusals_of_the_form_are_shown_by_the_form(admin_client, organization):

@@ -135,12 +135,6 @@ def test_expire_seats_releases_ended_assignments(capsys, organization, member, p
 # --- Django admin ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def staff_client(client, staff):
-    client.force_login(staff)
-    return client
-
-
 def test_admin_lists_and_searches(staff_client, organization, member, product):
     seat = make_seat(organization, product)
     License.objects.filter(pk=seat.pk).update(assignee=organization.memberships.get(account=member))
