@@ -1,4 +1,4 @@
-"""Server time of the Organization pages and of My credits, at both scales (SPEC "Performance").
+"""Server time of the Organization pages and of My credits, at both scales (rules.md "Performance").
 
 Requests go through Django's test client in this process, with the production settings
 (DEBUG off, cached templates, persistent connections), so the figure is the request handling

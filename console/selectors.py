@@ -126,7 +126,7 @@ class MemberRows:
     A page is the first rows of the members' side and of the invitations' side, each sorted
     and cut at the end of the page, then merged and cut again in the database: with the
     stored sort keys the members' side walks an index and stops, instead of sorting every
-    member of a large organization (SPEC "Performance"). A search's few matches sort the
+    member of a large organization (rules.md "Performance"). A search's few matches sort the
     union whole.
     The count adds two plain counts rather than counting the union.
     """
@@ -219,7 +219,7 @@ def month_start(moment=None):
 
 
 def credit_usage_for(memberships) -> dict:
-    """Usage per membership as the members list shows it (SPEC: `used`).
+    """Usage per membership as the members list shows it (the API's `used`).
 
     Monthly quotas: the cached usage of the current calendar month (0 once a new month has
     begun). Everything else: all-time usage in this organization, consumptions minus refunds

@@ -1,6 +1,6 @@
 """Credit endpoints: balances, consumptions and refunds (service), credit access (org:admin).
 
-Amounts travel as strings (SPEC "JSON API"): numbers are refused by the schema, text goes
+Amounts travel as strings (rules.md "JSON API"): numbers are refused by the schema, text goes
 through `portal.amounts.parse_amount`, answers carry two decimals.
 """
 

@@ -44,7 +44,7 @@ def _my_context(request, **forms):
     summary = selectors.account_spendable(account)
     access = summary["access"]
     lots = list(selectors.lots_for_owner(account=account))
-    # A window of pages is counted, not the whole history (SPEC "Performance").
+    # A window of pages is counted, not the whole history (rules.md "Performance").
     history = WindowPaginator(
         selectors.history_for_account(account=account),
         HISTORY_PER_PAGE,

@@ -138,7 +138,7 @@ class License(models.Model):
 
 class SeatTally(models.Model):
     """How many of an organization's seats of one product share one validity window, as an
-    append-only log of changes (SPEC "Performance").
+    append-only log of changes (rules.md "Performance").
 
     Database triggers on the seats write it (licensing migration 0005): on PostgreSQL one row
     per statement and window (a purchase of 50 seats is one row), on SQLite one per seat;

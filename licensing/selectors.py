@@ -305,7 +305,7 @@ def org_licenses_for_api(*, organization, product_code: str = ""):
 
 
 def license_api_row(seat: License, now=None) -> dict:
-    """The SPEC's license item. An inactive seat has no effective assignee (R13), even before
+    """The API's license item. An inactive seat has no effective assignee (R13), even before
     the sweep clears the stored one."""
     now = now or timezone.now()
     active = seat.is_active_at(now)

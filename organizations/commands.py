@@ -1,4 +1,4 @@
-"""The shape every operator command shares (SPEC "Operator commands")."""
+"""The shape every operator command shares (rules.md "Operator commands")."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -27,7 +27,7 @@ def staff_actor():
 
 
 def organization_by_customer_number(customer_number: str):
-    """`--org` takes the organization's customer number (SPEC "Operator commands")."""
+    """`--org` takes the organization's customer number (rules.md "Operator commands")."""
     from organizations.models import Organization
 
     organization = Organization.objects.filter(customer_number=customer_number.strip()).first()

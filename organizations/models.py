@@ -146,7 +146,7 @@ class Membership(models.Model):
     role = models.CharField(max_length=8, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(default=timezone.now)
     # Sort keys of the members list, copied here so that a page of it is read along an index
-    # instead of sorting every member (SPEC "Performance"): the account's name (its email
+    # instead of sorting every member (rules.md "Performance"): the account's name (its email
     # when it has none), lower-cased, and the credit access mode. Database triggers keep them
     # whatever writes the account or the access (organizations migration 0004, credits
     # migration 0009); the application never sets them.

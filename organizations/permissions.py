@@ -13,7 +13,7 @@ _CACHE = "_administered_organization"
 
 
 def organization_for_admin_or_404(user) -> Organization:
-    """The organization `user` administers; 404 for everybody else (SPEC "Security").
+    """The organization `user` administers; 404 for everybody else (rules.md "Security").
     Looked up once per request: the answer is kept on the user object."""
     if _CACHE not in user.__dict__:
         organization = None

@@ -15,7 +15,7 @@ CENT = Decimal("0.01")
 
 
 def parse_amount(value, *, field: str = "amount", allow_zero: bool = False) -> Decimal:
-    """Parse a positive amount given as text (SPEC "JSON API" amount format)."""
+    """Parse a positive amount given as text (rules.md "JSON API" amount format)."""
     if isinstance(value, Decimal):
         text = format(value, "f")
     elif isinstance(value, str):

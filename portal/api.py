@@ -1,6 +1,6 @@
-"""The JSON API under /api/v1/ (SPEC "JSON API").
+"""The JSON API under /api/v1/ (rules.md "JSON API").
 
-Wiring only: bearer-token authentication, scope checks, the SPEC error format for every error
+Wiring only: bearer-token authentication, scope checks, the API's error format for every error
 (domain errors, validation, bad JSON, unknown routes, unexpected failures), and the routers of
 the apps.
 """
@@ -74,7 +74,7 @@ def _active_token(digest: str) -> ApiToken | None:
 
     Every API request starts here, the consumption's hot path included, so it is one
     statement on a plain cursor with the rows turned into models directly: the ORM's query
-    building and raw-query machinery cost more CPU than the consumption's own Python (SPEC
+    building and raw-query machinery cost more CPU than the consumption's own Python (rules.md
     "Performance"). The organization's columns come from the same row.
     """
     db = router.db_for_read(ApiToken)
@@ -100,7 +100,7 @@ def _active_token(digest: str) -> ApiToken | None:
 @dataclass(frozen=True)
 class PendingToken:
     """A bearer token not looked up yet: on PostgreSQL the consumption checks it inside its
-    own statement (SPEC "Performance": one round trip on the hot path instead of two). It is
+    own statement (rules.md "Performance": one round trip on the hot path instead of two). It is
     only a digest until then; anything else that needs the token resolves it first
     (`resolve_token`), and so does an error answered before the statement ran."""
 
@@ -188,7 +188,7 @@ class ErrorDetail(Schema):
 
 
 class ErrorOut(Schema):
-    """The SPEC error format, declared once for every error answer in the OpenAPI schema."""
+    """The API's error format, declared once for every error answer in the OpenAPI schema."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -203,7 +203,7 @@ ERROR_STATUSES = {
     403: "The token lacks the scope (`forbidden`).",
     404: "No such account, member or object for this token (`not_found`).",
 }
-WRITE_ERROR_STATUSES = {409: "The change conflicts with the current state (see the SPEC codes)."}
+WRITE_ERROR_STATUSES = {409: "The change conflicts with the current state (see the error codes)."}
 OPERATION_ERROR_STATUSES = {
     "consumption_create": {
         402: "Not enough credits (`insufficient_credits`, `quota_exceeded`, `no_credit_source`)."

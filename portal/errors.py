@@ -1,7 +1,7 @@
-"""Domain errors with the stable codes of SPEC "JSON API".
+"""Domain errors with the stable codes of rules.md "JSON API".
 
 Services raise them; pages show `message` next to the field or as a message, the API answers
-`{"error": {"code", "message", "fields"}}` with `status`. Every code the SPEC names lives here
+`{"error": {"code", "message", "fields"}}` with `status`. Every code the API documents lives here
 so that one rule has one error everywhere.
 """
 

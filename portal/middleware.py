@@ -5,7 +5,7 @@ from django.template.loader import render_to_string
 
 from portal.audit import audit_channel
 
-# No inline script or style anywhere in the portal's own pages (SPEC "Security"); htmx is
+# No inline script or style anywhere in the portal's own pages (rules.md "Security"); htmx is
 # configured in base.html not to inject its indicator styles.
 CSP = "; ".join(
     [
@@ -81,7 +81,7 @@ class HtmxMessagesMiddleware:
 
 class ApiErrorFormatMiddleware:
     """Under /api/, errors produced outside the API's handlers (405 from routing, 400 from
-    Django's request guards, 413 from body size limits) still answer in the SPEC error
+    Django's request guards, 413 from body size limits) still answer in the API's error
     format rather than as HTML or plain text."""
 
     CODES = {400: "invalid_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found"}

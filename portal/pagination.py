@@ -1,4 +1,4 @@
-"""Pagination for feeds too long to count (SPEC "Performance": bounded work per page)."""
+"""Pagination for feeds too long to count (rules.md "Performance": bounded work per page)."""
 
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property

@@ -1,4 +1,4 @@
-"""Run calls in truly concurrent threads for the PostgreSQL race tests (SPEC "Correctness")."""
+"""Run calls in truly concurrent threads for the PostgreSQL race tests (rules.md "Correctness")."""
 
 import threading
 

@@ -268,7 +268,7 @@ def invitation_cancel(request, pk: int):
 
 
 class CsvSizeLimitHandler(FileUploadHandler):
-    """Stops storing an upload once it passes the CSV limit (SPEC "Security": uploads bounded).
+    """Stops storing an upload once it passes the CSV limit (rules.md "Security": uploads bounded).
 
     The rest of the request is read and dropped rather than kept in memory or on disk; the view
     then says the file is too large.

@@ -11,7 +11,7 @@ from organizations.permissions import org_admin_required
 
 @org_admin_required
 def overview(request):
-    """Members, seats used/total per product, pool, recent activity (SPEC "Pages")."""
+    """Members, seats used/total per product, pool, recent activity (rules.md "Pages")."""
     organization = request.organization
     seats = seat_summary_for_org(organization=organization)
     context = {

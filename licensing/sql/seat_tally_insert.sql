@@ -1,4 +1,4 @@
--- The seat tallies (R13, SPEC "Performance"): counts of live, cancelled and assigned seats per
+-- The seat tallies (R13, rules.md "Performance"): counts of live, cancelled and assigned seats per
 -- organization, product and validity window, kept as a log of signed changes so that seat
 -- pages count from a few rows instead of every seat. Each statement on licensing_license adds
 -- one row per window it touched; `expire_seats` folds the log (licensing.services

@@ -119,7 +119,7 @@ def test_openapi_description_and_docs_are_served(client):
     assert "/api/v1/org" in schema.json()["paths"]
     docs = client.get("/api/v1/docs")
     assert docs.status_code == 200
-    # Pages load no asset from another host (SPEC Performance/Security).
+    # Pages load no asset from another host (rules.md "Performance"/Security).
     assert (
         "cdn." not in docs.content.decode()
         and "https://" not in docs.content.decode().split("<body")[0]

@@ -1,4 +1,4 @@
-"""Bad input everywhere gets a clear answer and changes nothing (SPEC "Bad input").
+"""Bad input everywhere gets a clear answer and changes nothing (rules.md "Bad input").
 
 API: 400 `invalid_request` with `fields` naming what is wrong. Pages: the message next to the
 field (422 for htmx and full forms alike). Never a 500. The limits are in docs/limits.md.

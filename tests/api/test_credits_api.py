@@ -1,4 +1,4 @@
-"""Credit endpoints of the JSON API (SPEC "JSON API"; R17, R20–R26)."""
+"""Credit endpoints of the JSON API (rules.md "JSON API"; R17, R20–R26)."""
 
 from decimal import Decimal
 
@@ -272,7 +272,7 @@ def test_a_refund_body_must_be_json_declared_as_such(client, service_headers, or
 
 class TestConsumptionTokenCheckedInTheStatement:
     """The consumption's one statement checks the bearer token and its scope
-    (SPEC "Performance"); the answers must be those of every other operation, in the same
+    (rules.md "Performance"); the answers must be those of every other operation, in the same
     order: 401 for an unknown or revoked token before anything else, 400 for a bad body
     before 403 for a missing scope, and nothing recorded on any refusal."""
 

@@ -1,8 +1,8 @@
-"""The JSON API under generated input (SPEC "JSON API", "Bad input").
+"""The JSON API under generated input (rules.md "JSON API", "Bad input").
 
 schemathesis reads /api/v1/openapi.json from the WSGI application and sends each operation
 bounded, derandomized examples (valid and invalid) with working tokens: never a 500, every
-answer documented in the schema and shaped as it says, every error in the SPEC format
+answer documented in the schema and shaped as it says, every error in the API's error format
 `{"error": {"code", "message", "fields"?}}`.
 """
 
@@ -52,8 +52,8 @@ ERROR_CODES = {
 
 
 def error_format(ctx, response, case):
-    """Every error answers `{"error": {"code", "message", "fields"?}}` with a SPEC code that
-    belongs to its status; a 400 names the fields."""
+    """Every error answers `{"error": {"code", "message", "fields"?}}` with a documented code
+    that belongs to its status; a 400 names the fields."""
     if response.status_code < 400:
         return None
     body = response.json()

@@ -1,4 +1,4 @@
-"""Licensing API: entitlements (R14) and the organization's seats (R13), SPEC shapes."""
+"""Licensing API: entitlements (R14) and the organization's seats (R13), the documented shapes."""
 
 from datetime import timedelta
 

@@ -86,7 +86,7 @@ def test_list_members_and_invitations(client, auth, org_admin, organization):
 
 def test_used_is_all_time_for_unlimited_from_the_ledger(client, auth, organization):
     """`used` for unlimited access: every consumption in this organization, whenever, minus
-    its refunds (SPEC; R22) — read from the monthly usage rollups the ledger keeps."""
+    its refunds (R22) — read from the monthly usage rollups the ledger keeps."""
     from unittest import mock
 
     from credits import services as credit_services

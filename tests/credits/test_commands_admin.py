@@ -1,4 +1,4 @@
-"""Operator commands and Django admin for credits (SPEC "Operator commands", R27, R28, R32)."""
+"""Operator commands and Django admin for credits (rules.md "Operator commands", R27, R28, R32)."""
 
 from datetime import timedelta
 from decimal import Decimal

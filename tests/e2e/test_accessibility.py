@@ -1,5 +1,5 @@
 """Every page checked with axe-core in headless Chromium, under the real Content Security
-Policy (SPEC "Use": keyboard and screen-reader friendly; labels, focus, contrast).
+Policy (rules.md "Use": keyboard and screen-reader friendly; labels, focus, contrast).
 
 The pages come from the access matrix (tests/security), so a new page is checked as soon as it
 has an entry there. axe is evaluated through the DevTools protocol rather than added as a

@@ -131,7 +131,7 @@ AXE_RUN = """async () => {
 
 @pytest.mark.parametrize("width", [1280, 390])
 def test_users_pages_pass_axe(live_server, browser, screenshot, width):
-    """SPEC "Use": keyboard and screen-reader friendly; axe finds nothing on these pages."""
+    """rules.md "Use": keyboard and screen-reader friendly; axe finds nothing on these pages."""
     admin = make_org_admin(email="a11y@studio.example")
     organization = admin.administered_organization
     membership = add_member(organization, email="seen@x.example", name="Seen Member")

@@ -1,4 +1,4 @@
-"""Seat tallies (SPEC "Performance"): the seat summary adds up a log written by triggers on
+"""Seat tallies (rules.md "Performance"): the seat summary adds up a log written by triggers on
 the seats; whatever writes the seats, the summary must equal counting the seats."""
 
 import random

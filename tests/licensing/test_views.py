@@ -33,7 +33,7 @@ def give(organization, seat, account):
     )
 
 
-# --- Access (SPEC "Security") ---------------------------------------------------------------
+# --- Access (rules.md "Security") ------------------------------------------------------------
 
 ORG_URLS = [
     ("get", "/organization/licenses/"),

@@ -176,7 +176,7 @@ def test_every_problem_is_listed_with_its_line(admin_client, organization):
 
 
 def test_oversized_upload_is_dropped_while_it_arrives(admin_client, organization):
-    """SPEC "Security": uploads bounded. A 3 MiB file is not kept; the reason is shown."""
+    """rules.md "Security": uploads bounded. A 3 MiB file is not kept; the reason is shown."""
     content = b"a@x.example\n" * (3 * 1024 * 1024 // 12)
     response = upload(admin_client, content)
     assert response.status_code == 422

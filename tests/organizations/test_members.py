@@ -299,7 +299,7 @@ def test_users_page_lists_members_invitations_products_and_access(admin_client, 
 def test_users_page_query_count_is_bounded(
     admin_client, organization, django_assert_max_num_queries
 ):
-    """R10, SPEC "Performance": the same bound for 10 rows and for 100."""
+    """R10, rules.md "Performance": the same bound for 10 rows and for 100."""
     _crowd(organization, 120)
     with django_assert_max_num_queries(11):
         response = admin_client.get(USERS + "?per_page=10")
@@ -545,7 +545,7 @@ def test_member_activity_shows_only_this_organizations_events(admin_client, orga
     assert "seen.here" in html and "secret.elsewhere" not in html
 
 
-# --- Stored sort keys (SPEC "Performance") --------------------------------------------------
+# --- Stored sort keys (rules.md "Performance") -----------------------------------------------
 
 
 def _keys(membership):

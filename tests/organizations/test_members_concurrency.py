@@ -1,7 +1,7 @@
 """R5 and R6 under truly concurrent requests (PostgreSQL, real threads, a barrier).
 
 Lost races on the partial unique indexes of memberships and invitations must come back as the
-domain errors of SPEC, never as a database error.
+domain errors of the API, never as a database error.
 """
 
 import re

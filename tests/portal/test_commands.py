@@ -1,4 +1,5 @@
-"""Operator commands (SPEC "Operator commands"): names, output, exit codes, no change on error."""
+"""Operator commands (rules.md "Operator commands"): names, output, exit codes, no change on
+error."""
 
 import pytest
 from django.core.management import call_command

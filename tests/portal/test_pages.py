@@ -26,7 +26,7 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, url):
 @pytest.mark.parametrize("url", ORG_PAGES)
 @pytest.mark.parametrize("who", ["member", "staff"])
 def test_people_who_do_not_administer_get_404(client, request, url, who):
-    """SPEC Security: members and staff (without an organization) get 404, never data."""
+    """rules.md "Security": members and staff (without an organization) get 404, never data."""
     request.getfixturevalue("organization")
     client.force_login(request.getfixturevalue(who))
     assert client.get(url).status_code == 404

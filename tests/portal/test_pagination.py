@@ -1,4 +1,4 @@
-"""Bounded pagination of long feeds (SPEC "Performance": bounded work whatever the size)."""
+"""Bounded pagination of long feeds (rules.md "Performance": bounded work whatever the size)."""
 
 import pytest
 

@@ -109,3 +109,15 @@ def test_every_rule_number_cited_in_the_code_is_a_rule_of_the_doc():
         if int(number) not in listed
     ]
     assert unknown == []
+
+
+def test_every_named_bar_cited_in_the_code_has_its_line():
+    """Code cites the specification's quality bars and interfaces by name, after `rules.md`."""
+    listed = set(re.findall(r'^- \*\*"([^"]+)"\.\*\*', _doc(), re.MULTILINE))
+    cited = {
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in _scanned_files()
+        for name in re.findall(r'rules\.md\s+"([^"]+)"', path.read_text(errors="replace"))
+        if name not in listed
+    }
+    assert listed and cited == set()

@@ -1,4 +1,4 @@
-"""Who may reach what: every URL of the portal against every kind of person (SPEC "Security").
+"""Who may reach what: every URL of the portal against every kind of person (rules.md "Security").
 
 The URLs are discovered, not listed by hand: the resolver is walked for pages and their
 actions, and the OpenAPI schema for API operations. Each one must have an entry in MATRIX or

@@ -1,5 +1,5 @@
 """CSRF on every state-changing request; HTML and script in people's input shown as text
-(SPEC "Security").
+(rules.md "Security").
 
 The POST endpoints come from the access matrix, so a new action is covered as soon as it has
 an entry there.

@@ -1,5 +1,5 @@
 """Content Security Policy and the other headers a scanner expects, on every response; no
-inline script or style in any template; `check --deploy` clean (SPEC "Security").
+inline script or style in any template; `check --deploy` clean (rules.md "Security").
 
 Pages are checked as they are rendered (every page of the access matrix, signed in as the
 administrator, full and htmx), and templates are scanned as written, so that a template no
@@ -54,7 +54,7 @@ def assert_headers(response, *, relaxed=False):
     if not relaxed:
         assert csp["script-src"] == ["'self'"], csp["script-src"]
         assert csp["style-src"] == ["'self'"], csp["style-src"]
-    # Nothing is ever loaded from another host (SPEC "Performance": no foreign assets).
+    # Nothing is ever loaded from another host (rules.md "Performance": no foreign assets).
     for sources in csp.values():
         assert not any(s.startswith(("http:", "https:", "*")) for s in sources), csp
 
@@ -161,7 +161,7 @@ def test_only_the_django_admin_and_the_api_docs_relax_the_policy(client, world):
 
 def test_check_deploy_is_clean_with_production_settings():
     """`manage.py check --deploy` with the production settings and only the environment a
-    deployment sets: no warning at all (SPEC "Configuration")."""
+    deployment sets: no warning at all (rules.md "Configuration")."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
     env.update(
         DJANGO_SETTINGS_MODULE="portal.settings.production",

@@ -1,4 +1,4 @@
-"""Fill PostgreSQL with a large and a small organization for the benchmarks (SPEC
+"""Fill PostgreSQL with a large and a small organization for the benchmarks (rules.md
 "Performance"). The work is in benchmarks/scale_data.py; this is its door."""
 
 from django.core.management.base import CommandError

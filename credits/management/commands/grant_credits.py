@@ -16,7 +16,7 @@ class Command(PortalCommand):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
 
         def error(message):
-            # Bad input exits 1 like every other refusal (SPEC "Operator commands").
+            # Bad input exits 1 like every other refusal (rules.md "Operator commands").
             raise CommandError(message, returncode=1)
 
         parser.error = error
