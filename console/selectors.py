@@ -1,7 +1,7 @@
 """Reads that span organizations, licensing and credits: the members list with each member's
 products and credit access, a member's details, the removal confirmation, the API's summary."""
 
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import CharField, F, Prefetch, Q, Sum, Value
@@ -260,13 +260,9 @@ def member_detail(*, membership) -> dict:
         .select_related("product")
         .order_by("product__name", "id")
     )
-    events = list(
-        AuditEvent.objects.filter(
-            organization_id=membership.organization_id, target=membership.account.email
-        )
-        .select_related("actor")
-        .order_by("-created_at", "-id")[:20]
-    )
+    events = activity_for_org(
+        organization=membership.organization, person=membership.account.email
+    )[:20]
     return {
         "membership": membership,
         "seats": seats,
@@ -290,3 +286,35 @@ def memberships_for_removal(*, organization, ids) -> list[Membership]:
         )
         .order_by("account__email")
     )
+
+
+def activity_for_org(
+    *,
+    organization: Organization,
+    kinds: tuple[str, ...] = (),
+    person: str = "",
+    start=None,
+    end=None,
+):
+    """The organization's audit events (R34), newest first: of the actions starting with one
+    of `kinds`, by or about `person` (an email: the actor, the target, or the account a
+    consumption was for), between the UTC calendar days `start` and `end`, both included."""
+    events = AuditEvent.objects.filter(organization=organization).select_related("actor")
+    if kinds:
+        by_kind = Q()
+        for prefix in kinds:
+            by_kind |= Q(action__startswith=prefix)
+        events = events.filter(by_kind)
+    if person:
+        events = events.filter(
+            Q(actor__email=person) | Q(target=person) | Q(details__account=person)
+        )
+    if start is not None:
+        events = events.filter(created_at__gte=_utc_midnight(start))
+    if end is not None:
+        events = events.filter(created_at__lt=_utc_midnight(end + timedelta(days=1)))
+    return events.order_by("-created_at", "-id")
+
+
+def _utc_midnight(day):
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)

@@ -13,6 +13,7 @@ from portal.api import api_not_found
 # The organization's namespace: its own pages, and those that show licensing and credits too.
 organization_pages = [
     path("organization/", overview_views.overview, name="overview"),
+    path("organization/activity/", overview_views.activity, name="activity"),
     # Users (R6–R10)
     path("organization/users/", members.users, name="users"),
     path("organization/users/add/", members.member_add, name="member_add"),

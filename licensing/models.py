@@ -140,9 +140,9 @@ class SeatTally(models.Model):
     """How many of an organization's seats of one product share one validity window, as an
     append-only log of changes (rules.md "Performance").
 
-    Database triggers on the seats write it (licensing migration 0005): on PostgreSQL one row
-    per statement and window (a purchase of 50 seats is one row), on SQLite one per seat;
-    insert, update and delete alike, whoever writes. `seat_tallies_compact` (run by
+    Database triggers on the seats write it (licensing/sql/seat_tally_*.sql): one row per
+    statement and window (a purchase of 50 seats is one row), insert, update and delete
+    alike, whoever writes. `seat_tallies_compact` (run by
     `expire_seats`) folds the log into one row per window. The seat summary adds up these rows
     (a few per order) instead of reading every seat, and `verify_ledger` compares them with
     the seats. Counts: `live` seats not cancelled, `cancelled`, `assigned` (not cancelled

@@ -148,8 +148,8 @@ class Membership(models.Model):
     # Sort keys of the members list, copied here so that a page of it is read along an index
     # instead of sorting every member (rules.md "Performance"): the account's name (its email
     # when it has none), lower-cased, and the credit access mode. Database triggers keep them
-    # whatever writes the account or the access (organizations migration 0004, credits
-    # migration 0009); the application never sets them.
+    # whatever writes the account or the access (organizations/sql/*_sort_name.sql,
+    # credits/sql/access_mode_to_membership.sql); the application never sets them.
     sort_name = models.CharField(max_length=254, db_default="", editable=False)
     credit_mode = models.CharField(max_length=10, db_default="disabled", editable=False)
 

@@ -5,11 +5,10 @@ from organizations.views import organization as views
 
 app_name = "organizations"
 
-# The organization pages that show other apps too (overview, users) are added to this
+# The organization pages that show other apps too (overview, users, activity) are added to this
 # namespace by console.urls.
 
 urlpatterns = [
-    path("organization/activity/", views.activity, name="activity"),
     path("organization/setup/", views.setup, name="setup"),
     path("organization/settings/", views.settings_page, name="settings"),
     path("organization/settings/tokens/", views.token_create, name="token_create"),

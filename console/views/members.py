@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
+from console import activity
 from console import selectors as console_selectors
 from organizations import selectors, services
 from organizations.forms import MemberAddForm, MemberImportForm
@@ -158,6 +159,9 @@ def member_detail(request, pk: int):
         "organization": request.organization,
         **console_selectors.member_detail(membership=membership),
     }
+    context["events"] = activity.lines_for(context["events"])
+    activity_url = reverse("organizations:activity")
+    context["activity_url"] = f"{activity_url}?{urlencode({'person': membership.account.email})}"
     return render(request, "organizations/member_detail.html", context)
 
 

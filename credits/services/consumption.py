@@ -107,10 +107,9 @@ _CONSUME_COLUMNS = [
 
 
 def _consume_in_database(*, email, amount, reference, actor, token=None) -> ConsumptionResult:
-    """R22-R25 through the `credits_consume` database function (credits migrations 0004,
-    0006, 0007, 0010).
+    """R22-R25 through the `credits_consume` database function (credits/sql/consume.sql).
 
-    The same rules and lock order as the ORM path, in one statement: outside a transaction it
+    The rules and the portal's lock order in one statement: outside a transaction it
     runs in autocommit, so the pool's wallet row stays locked only while the statement runs
     and commits, never across a round trip to Python. Inside a caller's transaction it runs
     in a savepoint, so that a lost race on the reference leaves that transaction usable.

@@ -36,7 +36,7 @@ REFERENCE_RE = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
 def _usage_add(*, organization_id, account_id, consumed_at, amount: Decimal) -> None:
     """Add a pool consumption (or, negative, its refund) to the usage rollups, on the
     consumption's day and month. The caller holds the pool's wallet lock, which serializes
-    every writer of these rows; `credits_consume` on PostgreSQL does the same in SQL."""
+    every writer of these rows; the `credits_consume` function does the same in SQL."""
     day = consumed_at.astimezone(UTC).date()
     rows = (
         (PoolUsageDay, {"day": day}),
@@ -44,8 +44,6 @@ def _usage_add(*, organization_id, account_id, consumed_at, amount: Decimal) -> 
     )
     for model, key in rows:
         key["organization_id"] = organization_id
-        # Added in Python, not as `consumed + amount` in SQL: SQLite would add in floating
-        # point and could leave 0.1 + 0.2 - 0.3 a hair below zero.
         row = model.objects.select_for_update().filter(**key).first()
         if row is None:
             model.objects.create(consumed=amount, **key)
@@ -55,9 +53,8 @@ def _usage_add(*, organization_id, account_id, consumed_at, amount: Decimal) -> 
 
 
 def usage_rollups_rebuild(*, ledger=LedgerEntry, day=PoolUsageDay, month=MemberUsageMonth):
-    """Write the usage rollups afresh from the ledger. For a migration (which passes its
-    historical models) and for generated data written around the services; not while
-    consumptions run."""
+    """Write the usage rollups afresh from the ledger, for generated data written around the
+    services (the benchmarks); not while consumptions run."""
     days, months = usage_rollups_from_ledger(ledger)
     day.objects.all().delete()
     month.objects.all().delete()
@@ -138,8 +135,7 @@ def _apply_movements(entry: LedgerEntry, changes: list[tuple[Lot, Decimal]]) -> 
         [LotMovement(entry=entry, lot=lot, amount=change) for lot, change in changes]
     )
     for lot, change in changes:
-        # The lot is locked, so its new figure is known exactly; SQL arithmetic would be
-        # floating point on SQLite.
+        # The lot is locked, so its new figure is known exactly.
         lot.remaining += change
         Lot.objects.filter(pk=lot.pk).update(remaining=lot.remaining)
 

@@ -4,38 +4,13 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from organizations import selectors, services
+from organizations import services
 from organizations.forms import ApiTokenForm, OrganizationSettingsForm, SetupRequestForm
 from organizations.models import AccountKind
 from organizations.permissions import api_token_for_admin_or_404, org_admin_required
 from portal import errors
 from portal.models import ApiToken, Scope
-from portal.pagination import WindowPaginator
 from portal.services import api_token_create, api_token_revoke
-
-ACTIVITY_PAGE_SIZE = 50
-
-
-@org_admin_required
-def activity(request):
-    """The organization's audit feed (R34), newest first, filterable by action family."""
-    organization = request.organization
-    action = request.GET.get("action", "").strip()[:64]
-    events = selectors.audit_events_for_org(organization=organization, action=action)
-    number = request.GET.get("page")
-    page = WindowPaginator(events, ACTIVITY_PAGE_SIZE, number=number).get_page(number)
-    context = {
-        "organization": organization,
-        "page": page,
-        "action": action,
-        "actions": selectors.audit_actions_for_org(organization=organization),
-    }
-    template = (
-        "organizations/activity.html#event-table"
-        if request.htmx
-        else ("organizations/activity.html")
-    )
-    return render(request, template, context)
 
 
 @login_required

@@ -2,7 +2,6 @@
 
 import pytest
 
-from organizations.selectors import audit_actions_for_org
 from portal.models import AuditEvent
 from portal.pagination import WindowPaginator
 from tests.factories import AuditEventFactory
@@ -34,14 +33,3 @@ def test_activity_page_says_when_there_are_more_pages_than_counted(admin_client,
     AuditEventFactory.create_batch(600, organization=organization, action="seat.assigned")
     page = admin_client.get("/organization/activity/").content.decode()
     assert "Page 1 of 12+" in page
-
-
-def test_action_families_are_the_distinct_prefixes_of_this_organization(organization):
-    for action in ["seat.assigned", "seat.revoked", "member.added", "credits.consumed"]:
-        AuditEventFactory(organization=organization, action=action)
-    assert audit_actions_for_org(organization=organization) == [
-        "credits",
-        "member",
-        "organization",
-        "seat",
-    ]

@@ -1,0 +1,317 @@
+"""The audit trail written for people (R34): one sentence per event, in the portal's formats.
+
+Every action the audit records has a sentence here (tests/console/test_activity.py fails for
+one without). Changes read as *from → to*; amounts carry their unit, dates are calendar dates,
+products their names, people their name and email. Internal ids, codes and raw data never show.
+On the organization's pages, changes made by vendor staff (the Django admin, operator commands)
+read as the vendor's support.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+from django.utils.dateparse import parse_datetime
+
+from licensing.models import Product
+from organizations.models import Account, AccountKind
+from portal.models import AuditEvent
+
+SUPPORT = "Vendor support"
+AUTOMATIC = "The portal"
+TERMS = {365: "1 year", 730: "2 years", 1095: "3 years"}
+ACCESS_MODES = {"disabled": "Disabled", "unlimited": "Unlimited", "quota": "Quota"}
+KIND_NAMES = dict(AccountKind.choices)
+
+
+# --- Formats ---------------------------------------------------------------------------------
+
+
+def credits(value) -> str:
+    try:
+        amount = Decimal(str(value)).quantize(Decimal("0.01"))
+    except (InvalidOperation, TypeError, ValueError):
+        return "some credits"
+    return f"{amount:,.2f} credits"
+
+
+def day(value) -> str:
+    """An ISO timestamp or date as a calendar day ("5 Mar 2027")."""
+    moment = value if isinstance(value, datetime | date) else parse_datetime(str(value or ""))
+    if moment is None:
+        return ""
+    return f"{moment.day} {moment:%b %Y}"
+
+
+def access(value) -> str:
+    """A credit access as the Cloud credits page names it."""
+    if isinstance(value, str):
+        return ACCESS_MODES.get(value, "Disabled")
+    mode = (value or {}).get("mode", "disabled")
+    if mode != "quota":
+        return ACCESS_MODES.get(mode, "Disabled")
+    period = " a month" if value.get("period") == "monthly" else " in total"
+    return f"Quota {credits(value.get('limit')).removesuffix(' credits')}{period}"
+
+
+def count(n, noun: str) -> str:
+    n = int(n or 0)
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+# --- Sentences -------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What a page of events needs to be written out, looked up once per page."""
+
+    people: dict[str, str]  # email → "Name (email)"
+    products: dict[str, str]  # code → name
+
+    def person(self, email) -> str:
+        email = str(email or "")
+        return self.people.get(email.lower(), email) if email else "someone"
+
+    def product(self, code) -> str:
+        return self.products.get(str(code or ""), "a product")
+
+
+def _settings_changed(e, c):
+    parts = []
+    for field, change in e.details.items():
+        if field == "name":
+            parts.append(f"name from {change['from']} to {change['to']}")
+        elif field == "low_balance_threshold":
+            old = credits(change["from"]) if change["from"] else "none"
+            new = credits(change["to"]) if change["to"] else "none"
+            parts.append(f"low-balance alert from {old} to {new}")
+    return "changed the organization's " + (" and ".join(parts) or "settings")
+
+
+def _access_changed(e, c):
+    removed = e.details.get("reason") == "removed"
+    old, new = access(e.details.get("from")), access(e.details.get("to"))
+    sentence = f"changed {c.person(e.target)}'s credit access from {old} to {new}"
+    return sentence + (" on removal" if removed else "")
+
+
+def _seat_assigned(e, c):
+    return f"assigned a {c.product(e.details.get('product'))} seat to {c.person(e.target)}"
+
+
+def _seat_reassigned(e, c):
+    product = c.product(e.details.get("product"))
+    return f"moved a {product} seat from {c.person(e.details.get('from'))} to {c.person(e.target)}"
+
+
+def _seat_revoked(e, c):
+    product = c.product(e.details.get("product"))
+    why = {"removed": " on removal", "ended": " as it ended", "cancelled": " as it was cancelled"}
+    return f"took a {product} seat back from {c.person(e.target)}" + why.get(
+        e.details.get("reason"), ""
+    )
+
+
+def _seats_purchased(e, c):
+    term = TERMS.get(e.details.get("term_days"), "")
+    return f"bought {count(e.details.get('quantity'), c.product(e.target) + ' seat')}" + (
+        f" for {term}" if term else ""
+    )
+
+
+def _licenses_granted(e, c):
+    until = day(e.details.get("valid_until"))
+    seats = count(e.details.get("seats"), c.product(e.details.get("product")) + " seat")
+    return f"granted {seats}" + (f", valid until {until}" if until else ", without end")
+
+
+def _license_cancelled(e, c):
+    return f"cancelled a {c.product(e.details.get('product'))} license"
+
+
+def _credits_in(verb: str) -> Callable:
+    def sentence(e, c):
+        until = day(e.details.get("expires_at"))
+        text = f"{verb} {credits(e.details.get('amount'))}"
+        return text + (f", expiring on {until}" if until else "")
+
+    return sentence
+
+
+def _consumed(e, c):
+    source = "from the pool" if e.details.get("source") == "organization" else "of their own"
+    return (
+        f"{c.person(e.details.get('account'))} used {credits(e.details.get('amount'))} {source} "
+        f"for render job {e.target}"
+    )
+
+
+def _refunded(e, c):
+    return (
+        f"refunded {credits(e.details.get('amount'))} of render job {e.target} "
+        f"to {c.person(e.details.get('account'))}"
+    )
+
+
+def _imported(e, c):
+    d = e.details
+    return (
+        f"imported a list of users: {int(d.get('added') or 0)} added, "
+        f"{int(d.get('invited') or 0)} invited, {int(d.get('failed') or 0)} skipped"
+    )
+
+
+def _kind_changed(e, c):
+    old = KIND_NAMES.get(e.details.get("from"), "another kind")
+    new = KIND_NAMES.get(e.details.get("to"), "another kind")
+    return f"changed {c.person(e.target)}'s account from {old} to {new}"
+
+
+def _profile_changed(e, c):
+    change = e.details.get("name")
+    if isinstance(change, dict):
+        return f"changed their name from {change['from'] or 'none'} to {change['to'] or 'none'}"
+    return "changed their name"
+
+
+# Each sentence is the predicate after the person who acted ("Alice Artist (…) <sentence>"),
+# except those marked as whole sentences in WHOLE.
+SENTENCES: dict[str, Callable[[AuditEvent, Context], str]] = {
+    "account.created": lambda e, c: f"created the account {c.person(e.target)}",
+    "account.kind_changed": _kind_changed,
+    "account.profile_changed": _profile_changed,
+    "organization.created": lambda e, c: f"created the organization {e.target}",
+    "organization.settings_changed": _settings_changed,
+    "organization.administrator_transferred": lambda e, c: (
+        f"made {c.person(e.target)} the administrator instead of {c.person(e.details.get('from'))}"
+    ),
+    "setup_request.created": lambda e, c: f"asked to set up the organization {e.target}",
+    "setup_request.confirmed": lambda e, c: f"confirmed the setup of {e.target}",
+    "setup_request.rejected": lambda e, c: f"turned down the setup of {e.target}",
+    "member.added": lambda e, c: f"added {c.person(e.target)} as a user",
+    "member.removed": lambda e, c: f"removed {c.person(e.target)}",
+    "member.imported": _imported,
+    "invitation.sent": lambda e, c: (
+        f"invited {e.target}" + (f", until {day(e.details['expires_at'])}" if e.details else "")
+    ),
+    "invitation.resent": lambda e, c: f"sent the invitation to {e.target} again",
+    "invitation.cancelled": lambda e, c: f"cancelled the invitation to {e.target}",
+    "invitation.accepted": lambda e, c: f"accepted the invitation sent to {e.target}",
+    "seat.assigned": _seat_assigned,
+    "seat.reassigned": _seat_reassigned,
+    "seat.revoked": _seat_revoked,
+    "seats.purchased": _seats_purchased,
+    "licenses.granted": _licenses_granted,
+    "license.purchased": lambda e, c: (
+        f"bought a personal {c.product(e.details.get('product'))} license"
+    ),
+    "license.cancelled": _license_cancelled,
+    "license.trial_started": lambda e, c: (
+        f"started a trial of {c.product(e.details.get('product'))}"
+    ),
+    "license.beta_started": lambda e, c: (
+        f"joined the beta of {c.product(e.details.get('product'))}"
+    ),
+    "product.created": lambda e, c: f"added {e.details.get('name') or e.target} to the catalog",
+    "product.changed": lambda e, c: f"changed the catalog entry of {c.product(e.target)}",
+    "credits.purchase": _credits_in("bought"),
+    "credits.grant": _credits_in("granted"),
+    "credits.trial": _credits_in("received trial credits:"),
+    "credits.consumed": _consumed,
+    "credits.refunded": _refunded,
+    "credits.expired": lambda e, c: f"{credits(e.details.get('amount'))} expired unused",
+    "credits.requested": lambda e, c: f"asked for {credits(e.details.get('amount'))} more",
+    "credits.request_closed": lambda e, c: (
+        f"closed {c.person(e.target)}'s request for {credits(e.details.get('amount'))}"
+    ),
+    "credit_access.changed": _access_changed,
+    "api_token.created": lambda e, c: f"created the API token “{e.target}”",
+    "api_token.revoked": lambda e, c: f"revoked the API token “{e.target}”",
+}
+# Sentences that name their own subject: the actor is not put in front.
+WHOLE = {"credits.consumed", "credits.expired"}
+
+# The kinds of change the activity page filters by, and the actions of each.
+KINDS = {
+    "members": ("Users and invitations", ("member.", "invitation.")),
+    "seats": ("Seats and licenses", ("seat.", "seats.", "licenses.", "license.")),
+    "credits": ("Credits and access", ("credits.", "credit_access.")),
+    "settings": ("Organization settings", ("organization.", "api_token.")),
+}
+
+
+def kind_of(action: str) -> str:
+    for key, (_label, prefixes) in KINDS.items():
+        if action.startswith(prefixes):
+            return key
+    return ""
+
+
+@dataclass
+class Line:
+    """One event as a page shows it."""
+
+    event: AuditEvent
+    who: str
+    sentence: str
+    kind: str
+
+    @property
+    def when(self) -> datetime:
+        return self.event.created_at
+
+
+def _who(event: AuditEvent, context: Context, *, staff_as_support: bool) -> str:
+    actor = event.actor
+    if actor is None:
+        return SUPPORT if event.channel in ("admin", "command") else AUTOMATIC
+    if staff_as_support and (actor.is_staff or event.channel in ("admin", "command")):
+        return SUPPORT
+    return context.person(actor.email)
+
+
+def context_for(events: list[AuditEvent]) -> Context:
+    """Names of the people and products the events mention: two queries per page."""
+    emails, codes = set(), set()
+    for event in events:
+        for value in (event.target, event.details.get("account"), event.details.get("from")):
+            if isinstance(value, str) and "@" in value:
+                emails.add(value.lower())
+        for value in (event.details.get("product"), event.target):
+            if isinstance(value, str) and value and "@" not in value:
+                codes.add(value)
+        if event.actor is not None:
+            emails.add(event.actor.email.lower())
+    people = {
+        email: f"{name} ({email})" if name else email
+        for email, name in Account.objects.filter(email__in=emails).values_list("email", "name")
+    }
+    products = dict(Product.objects.filter(code__in=codes).values_list("code", "name"))
+    return Context(people=people, products=products)
+
+
+def lines_for(events, *, staff_as_support: bool = True) -> list[Line]:
+    """The events written out; `staff_as_support` on the organization's pages."""
+    events = list(events)
+    context = context_for(events)
+    lines = []
+    for event in events:
+        who = _who(event, context, staff_as_support=staff_as_support)
+        write = SENTENCES.get(event.action)
+        if write is None:
+            sentence = "made a change"
+        else:
+            try:
+                sentence = write(event, context)
+            except (KeyError, TypeError, AttributeError):
+                sentence = "made a change"
+        if event.action in WHOLE:
+            sentence = sentence[:1].upper() + sentence[1:]
+        else:
+            sentence = f"{who} {sentence}"
+        lines.append(
+            Line(event=event, who=who, sentence=sentence + ".", kind=kind_of(event.action))
+        )
+    return lines
