@@ -367,7 +367,8 @@ def test_member_detail_shows_seats_access_and_activity(
         response = admin_client.get(f"{USERS}{membership.pk}/")
     html = response.content.decode()
     assert response.status_code == 200
-    assert "Paint Studio" in html and "member.added" in html and "Disabled" in html
+    assert "Paint Studio" in html and "Disabled" in html
+    assert "(det@x.example) as a user." in html and "member.added" not in html
 
 
 def test_single_remove_confirms_what_is_revoked_then_removes(admin_client, organization):
@@ -535,14 +536,15 @@ def test_member_activity_shows_only_this_organizations_events(admin_client, orga
     membership = add_member(organization, email="both@x.example")
     AuditEvent.objects.create(
         organization=outsider.administered_organization,
-        action="secret.elsewhere",
+        action="invitation.cancelled",
         target="both@x.example",
     )
     AuditEvent.objects.create(
-        organization=organization, action="seen.here", target="both@x.example"
+        organization=organization, action="invitation.resent", target="both@x.example"
     )
     html = admin_client.get(f"{USERS}{membership.pk}/").content.decode()
-    assert "seen.here" in html and "secret.elsewhere" not in html
+    assert "sent the invitation to both@x.example again" in html
+    assert "cancelled the invitation" not in html
 
 
 # --- Stored sort keys (rules.md "Performance") -----------------------------------------------
