@@ -93,7 +93,7 @@ def _settings_changed(e, c):
 def _access_changed(e, c):
     removed = e.details.get("reason") == "removed"
     old, new = access(e.details.get("from")), access(e.details.get("to"))
-    sentence = f"changed {c.person(e.target)}'s credit access from {old} to {new}"
+    sentence = f"changed the credit access of {c.person(e.target)} from {old} to {new}"
     return sentence + (" on removal" if removed else "")
 
 
@@ -166,7 +166,7 @@ def _imported(e, c):
 def _kind_changed(e, c):
     old = KIND_NAMES.get(e.details.get("from"), "another kind")
     new = KIND_NAMES.get(e.details.get("to"), "another kind")
-    return f"changed {c.person(e.target)}'s account from {old} to {new}"
+    return f"changed the account of {c.person(e.target)} from {old} to {new}"
 
 
 def _profile_changed(e, c):
@@ -224,7 +224,7 @@ SENTENCES: dict[str, Callable[[AuditEvent, Context], str]] = {
     "credits.expired": lambda e, c: f"{credits(e.details.get('amount'))} expired unused",
     "credits.requested": lambda e, c: f"asked for {credits(e.details.get('amount'))} more",
     "credits.request_closed": lambda e, c: (
-        f"closed {c.person(e.target)}'s request for {credits(e.details.get('amount'))}"
+        f"closed the request of {c.person(e.target)} for {credits(e.details.get('amount'))}"
     ),
     "credit_access.changed": _access_changed,
     "api_token.created": lambda e, c: f"created the API token “{e.target}”",
@@ -267,7 +267,7 @@ def _who(event: AuditEvent, context: Context, *, staff_as_support: bool) -> str:
     actor = event.actor
     if actor is None:
         return SUPPORT if event.channel in ("admin", "command") else AUTOMATIC
-    if staff_as_support and (actor.is_staff or event.channel in ("admin", "command")):
+    if staff_as_support and actor.is_staff:
         return SUPPORT
     return context.person(actor.email)
 

@@ -3,7 +3,7 @@
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import DateField, Q, Subquery, Sum
+from django.db.models import Count, DateField, F, Q, Subquery, Sum, Window
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
@@ -15,9 +15,11 @@ from credits.models import (
     EntryKind,
     LedgerEntry,
     Lot,
+    LotMovement,
     MemberUsageMonth,
     PoolUsageDay,
     QuotaPeriod,
+    Wallet,
 )
 
 ZERO = Decimal("0.00")
@@ -192,7 +194,6 @@ def history_for_org(*, organization):
 
 
 def _wallet_id(**owner):
-    from credits.models import Wallet
 
     return Subquery(Wallet.objects.filter(**owner).values("id")[:1])
 
@@ -209,7 +210,6 @@ def history_for_account(*, account):
 def _own_entries_q(account) -> Q:
     """The account's personal wallet by its id, read first: given as a subquery, the planner
     cannot tell a personal wallet from a pool of a million entries and scans the ledger."""
-    from credits.models import Wallet
 
     drawn = Q(account=account, kind__in=[EntryKind.CONSUMPTION, EntryKind.REFUND])
     wallet_id = Wallet.objects.filter(account=account).values_list("id", flat=True).first()
@@ -315,9 +315,6 @@ def ledger_verify(moment=None) -> list[str]:
 
     A fixed number of queries, each a scan or an aggregate, whatever the ledger's size.
     """
-    from django.db.models import Count, F, Window
-
-    from credits.models import LotMovement, Wallet
 
     moment = moment or timezone.now()
     problems: list[str] = []

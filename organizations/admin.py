@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.db import transaction
+from django.db.models import Case, IntegerField, Value, When
 
 from organizations import services
 from organizations.models import (
@@ -259,8 +260,6 @@ class SetupRequestAdmin(admin.ModelAdmin):
 
 
 def models_state_order():
-    from django.db.models import Case, IntegerField, Value, When
-
     return Case(
         When(state=SetupRequestState.PENDING, then=Value(0)),
         default=Value(1),

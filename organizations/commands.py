@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from organizations.models import Account, Organization, normalize_email
 from portal import errors
 from portal.audit import audit_channel
 
@@ -28,8 +29,6 @@ def staff_actor():
 
 def organization_by_customer_number(customer_number: str):
     """`--org` takes the organization's customer number (rules.md "Operator commands")."""
-    from organizations.models import Organization
-
     organization = Organization.objects.filter(customer_number=customer_number.strip()).first()
     if organization is None:
         raise errors.NotFound(f"No organization with customer number {customer_number!r}.")
@@ -40,7 +39,6 @@ def owner_from_options(*, org: str | None, account: str | None):
     """(organization, account) named by `--org CUSTNO` or `--account EMAIL`; one is None."""
     if org is not None:
         return organization_by_customer_number(org), None
-    from organizations.models import Account, normalize_email
 
     owner = Account.objects.filter(email=normalize_email(account)).first()
     if owner is None:

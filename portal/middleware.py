@@ -3,6 +3,7 @@
 from django.contrib.messages import get_messages
 from django.template.loader import render_to_string
 
+from portal.api import error_response
 from portal.audit import audit_channel
 
 # No inline script or style anywhere in the portal's own pages (rules.md "Security"); htmx is
@@ -97,8 +98,6 @@ class ApiErrorFormatMiddleware:
             return response
         if request.path.startswith("/api/v1/docs"):
             return response
-        from portal.api import error_response
-
         status = response.status_code
         if status == 405:
             allowed = response.get("Allow", "")

@@ -6,6 +6,8 @@ function to show the message next to the field.
 
 import unicodedata
 
+from django import forms
+
 from portal import errors
 
 INVISIBLE = ("Cc", "Cf", "Zs", "Zl", "Zp")
@@ -32,8 +34,6 @@ def visible_name(
 
 def clean_visible_name(value, **rule) -> str:
     """`visible_name` for a form's `clean_<field>`: the refusal becomes the field's error."""
-    from django import forms
-
     try:
         return visible_name(value, **rule)
     except errors.InvalidRequest as exc:

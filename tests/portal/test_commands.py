@@ -112,3 +112,11 @@ def test_seed_demo_is_idempotent_and_prints_the_logins(capsys):
     admin = Account.objects.get(email="admin@example.com")
     assert admin.check_password("portal-demo")
     assert Organization.objects.get(administrator=admin).memberships.count() >= 4
+
+
+def test_seed_demo_names_the_address_actually_served_and_prints_no_email(capsys, settings):
+    settings.PORTAL_BASE_URL = "http://127.0.0.1:8765"
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"  # as make run
+    lines = run(capsys, "seed_demo")
+    assert "Demo data is ready. Sign in at http://127.0.0.1:8765/ with:" in lines
+    assert not any(line.startswith("Subject:") for line in lines)
