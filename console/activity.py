@@ -223,8 +223,18 @@ SENTENCES: dict[str, Callable[[AuditEvent, Context], str]] = {
     "credits.refunded": _refunded,
     "credits.expired": lambda e, c: f"{credits(e.details.get('amount'))} expired unused",
     "credits.requested": lambda e, c: f"asked for {credits(e.details.get('amount'))} more",
+    "credits.request_approved": lambda e, c: (
+        f"approved the request of {c.person(e.target)} for {credits(e.details.get('amount'))}"
+    ),
+    "credits.request_denied": lambda e, c: (
+        f"denied the request of {c.person(e.target)} for {credits(e.details.get('amount'))}"
+        + (f" ({e.details['reason']})" if e.details.get("reason") else "")
+    ),
     "credits.request_closed": lambda e, c: (
         f"closed the request of {c.person(e.target)} for {credits(e.details.get('amount'))}"
+    ),
+    "credits.request_withdrawn": lambda e, c: (
+        f"withdrew their request for {credits(e.details.get('amount'))}"
     ),
     "credit_access.changed": _access_changed,
     "api_token.created": lambda e, c: f"created the API token “{e.target}”",

@@ -268,8 +268,11 @@ class CreditAccess(models.Model):
 
 
 class CreditRequestState(models.TextChoices):
-    OPEN = "open", "Open"
+    OPEN = "open", "Waiting for an answer"
+    APPROVED = "approved", "Approved"
+    DENIED = "denied", "Denied"
     CLOSED = "closed", "Closed"
+    WITHDRAWN = "withdrawn", "Withdrawn"
 
 
 class CreditRequest(models.Model):
@@ -284,16 +287,27 @@ class CreditRequest(models.Model):
     amount = models.DecimalField(max_digits=14, decimal_places=2)
     message = models.TextField(blank=True, max_length=2000)
     state = models.CharField(
-        max_length=8, choices=CreditRequestState.choices, default=CreditRequestState.OPEN
+        max_length=10, choices=CreditRequestState.choices, default=CreditRequestState.OPEN
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # When and by whom it was answered (approved, denied, closed) or withdrawn, and why.
     closed_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
                 condition=Q(amount__gt=0), name="credit_request_amount_positive"
+            ),
+            # R29: one open request per member at a time, whatever races.
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=Q(state="open"),
+                name="credit_request_one_open_per_member",
             ),
         ]
         indexes = [models.Index(fields=["organization", "state", "-created_at"])]

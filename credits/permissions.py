@@ -20,13 +20,23 @@ def access_for_admin_or_404(*, user, pk: int) -> CreditAccess:
 
 
 def credit_request_for_admin_or_404(*, user, pk: int) -> CreditRequest:
-    """An open request for credits addressed to the organization `user` administers."""
+    """A request for credits addressed to the organization `user` administers."""
     organization = organization_for_admin_or_404(user)
     credit_request = (
-        CreditRequest.objects.select_related("account")
-        .filter(pk=pk, organization=organization, state=CreditRequestState.OPEN)
+        CreditRequest.objects.select_related("account", "organization")
+        .filter(pk=pk, organization=organization)
         .first()
     )
+    if credit_request is None:
+        raise Http404("No such request.")
+    return credit_request
+
+
+def own_open_credit_request_or_404(*, user, pk: int) -> CreditRequest:
+    """A request of `user`'s own that still waits for an answer."""
+    credit_request = CreditRequest.objects.filter(
+        pk=pk, account=user, state=CreditRequestState.OPEN
+    ).first()
     if credit_request is None:
         raise Http404("No such request.")
     return credit_request

@@ -3,7 +3,7 @@
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DateField, F, Q, Subquery, Sum, Window
+from django.db.models import Count, DateField, F, OuterRef, Q, Subquery, Sum, Window
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
@@ -217,19 +217,24 @@ def _own_entries_q(account) -> Q:
 
 
 def open_requests_for_org(*, organization):
+    """R29: the requests waiting for an answer, each with the member's access mode now."""
+    mode = CreditAccess.objects.filter(
+        account=OuterRef("account"), organization=OuterRef("organization")
+    ).values("mode")[:1]
     return (
         CreditRequest.objects.filter(organization=organization, state=CreditRequestState.OPEN)
         .select_related("account")
+        .annotate(access_mode=Subquery(mode))
         .order_by("-created_at")
     )
 
 
-def open_requests_for_account(*, account, organization):
-    """R29: the member's own requests still open, so they know one is waiting."""
+def requests_for_account(*, account) -> list:
+    """R29: the member's open request and the answers of the last ones, newest first."""
     return list(
-        CreditRequest.objects.filter(
-            account=account, organization=organization, state=CreditRequestState.OPEN
-        ).order_by("-created_at")[:5]
+        CreditRequest.objects.filter(account=account)
+        .select_related("organization")
+        .order_by("-created_at")[:5]
     )
 
 

@@ -18,8 +18,13 @@ urlpatterns = [
     ),
     path("organization/credits/access/bulk/", views.org_access_bulk, name="org_access_bulk"),
     path(
-        "organization/credits/requests/<int:pk>/close/",
-        views.org_request_close,
-        name="org_request_close",
+        "organization/credits/requests/<int:pk>/<str:answer>/",
+        views.org_request_answer,
+        name="org_request_answer",
+    ),
+    path(
+        "credits/requests/<int:pk>/withdraw/",
+        views.my_request_withdraw,
+        name="my_request_withdraw",
     ),
 ]

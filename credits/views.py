@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,7 +23,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from credits import selectors, services
 from credits.forms import AccessForm, CreditRequestForm, PurchaseForm, add_domain_error
 from credits.models import LotOrigin
-from credits.permissions import access_for_admin_or_404, credit_request_for_admin_or_404
+from credits.permissions import (
+    access_for_admin_or_404,
+    credit_request_for_admin_or_404,
+    own_open_credit_request_or_404,
+)
 from organizations.permissions import org_admin_required
 from portal import errors
 from portal.amounts import format_amount
@@ -67,11 +72,7 @@ def _my_context(request, **forms):
         and not any(lot.origin == LotOrigin.TRIAL for lot in lots),
         "history": history.get_page(request.GET.get("page")),
         "request_organization": membership_org,
-        "my_open_requests": selectors.open_requests_for_account(
-            account=account, organization=membership_org
-        )
-        if membership_org
-        else [],
+        "my_requests": selectors.requests_for_account(account=account),
         "purchase_form": forms.get("purchase_form") or PurchaseForm(prefix="buy"),
         "request_form": forms.get("request_form") or CreditRequestForm(prefix="ask"),
         "trial_credits": settings.TRIAL_CREDITS,
@@ -255,7 +256,7 @@ def _org_context(request, *, purchase_form=None, bulk_form=None):
         "query_prefix": f"q={query}&" if query else "",
         "history": history.get_page(request.GET.get("hp")),
         "chart": _chart_geometry(chart, today=now.date()),
-        "requests": list(selectors.open_requests_for_org(organization=organization)[:50]),
+        **_requests_context(organization),
     }
 
 
@@ -358,19 +359,58 @@ def org_access_bulk(request):
     return redirect("credits:org_credits")
 
 
+ANSWERS = {
+    "approve": (services.credit_request_approve, "approved"),
+    "deny": (services.credit_request_deny, "denied"),
+    "close": (services.credit_request_close, "closed"),
+}
+
+
 @org_admin_required
 @require_POST
-def org_request_close(request, pk: int):
-    """R29: the administrator closes a request once handled."""
+def org_request_answer(request, pk: int, answer: str):
+    """R29: approve, deny (with an optional reason) or close a member's request. A refusal
+    (R21, an unlimited member) leaves the request open and says why next to it."""
+    if answer not in ANSWERS:
+        raise Http404("No such answer.")
     credit_request = credit_request_for_admin_or_404(user=request.user, pk=pk)
-    services.credit_request_close(actor=request.user, credit_request=credit_request)
-    messages.success(request, f"The request of {credit_request.account.email} was closed.")
+    service, done = ANSWERS[answer]
+    extra = {"reason": request.POST.get("reason", "")} if answer == "deny" else {}
+    refusal = None
+    try:
+        service(actor=request.user, credit_request=credit_request, **extra)
+    except errors.DomainError as exc:
+        refusal = exc.message
+    else:
+        who = credit_request.account.display_name
+        messages.success(request, f"The request of {who} was {done}; they were emailed.")
     if request.htmx:
-        context = {
-            "requests": list(selectors.open_requests_for_org(organization=request.organization)),
-        }
+        context = _requests_context(request.organization, refusals={pk: refusal})
         return render(request, "credits/org_credits.html#requests", context)
-    return redirect("credits:org_credits")
+    if refusal:
+        messages.error(request, refusal)
+    return redirect(reverse("credits:org_credits") + "#requests")
+
+
+def _requests_context(organization, refusals=None) -> dict:
+    pending = list(selectors.open_requests_for_org(organization=organization)[:50])
+    for credit_request in pending:
+        credit_request.refusal = (refusals or {}).get(credit_request.pk)
+    return {"requests": pending}
+
+
+@login_required
+@require_POST
+def my_request_withdraw(request, pk: int):
+    """R29: a member takes back their request while it waits for an answer."""
+    credit_request = own_open_credit_request_or_404(user=request.user, pk=pk)
+    try:
+        services.credit_request_withdraw(account=request.user, credit_request=credit_request)
+    except errors.DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Your request was withdrawn.")
+    return redirect("credits:my_credits")
 
 
 # --- The usage chart ----------------------------------------------------------------------

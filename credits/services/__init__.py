@@ -47,6 +47,11 @@ from credits.services.refunds import (  # noqa: F401
     credits_refund,
 )
 from credits.services.requests import (  # noqa: F401
+    RequestAlreadyOpen,
+    RequestNotOpen,
+    credit_request_approve,
     credit_request_close,
     credit_request_create,
+    credit_request_deny,
+    credit_request_withdraw,
 )

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from credits import selectors, services
-from credits.models import CreditAccess, LedgerEntry
+from credits.models import CreditAccess, CreditRequest, LedgerEntry
 from organizations.models import Role
 from organizations.services import membership_create
 from portal import errors
@@ -17,13 +17,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 D = Decimal
 
 
-@pytest.fixture(params=["orm", "database_function"])
+@pytest.fixture(params=["by_account", "by_email"])
 def consumer(request):
-    """Both doors: the ORM service and the API's door, which on PostgreSQL runs the whole
-    consumption as one database function (credits migration 0004)."""
+    """Both doors into the one consumption function (credits/sql/consume.sql): the service
+    for an account, and the API's door, which looks the account up by email in the same
+    statement."""
 
     def make(account, amount, reference):
-        if request.param == "orm":
+        if request.param == "by_account":
             return lambda: services.credits_consume(
                 account=account, amount=D(amount), reference=reference
             )
@@ -212,3 +213,14 @@ def test_changing_access_while_the_member_is_removed_never_deadlocks(monkeypatch
     assert not isinstance(removed, Exception), removed
     assert isinstance(changed, errors.NotAMember), changed
     assert not CreditAccess.objects.filter(pk=access.pk).exists()
+
+
+def test_one_open_credit_request_per_member_under_concurrency():
+    """R29: two requests sent at the same moment leave one open request."""
+    admin = make_org_admin()
+    member = add_member(admin.administered_organization).account
+    outcomes = run_together(
+        [lambda: services.credit_request_create(account=member, amount="10")] * 4
+    )
+    refused = [o for o in outcomes if isinstance(o, errors.Conflict)]
+    assert len(refused) == 3 and CreditRequest.objects.filter(state="open").count() == 1

@@ -8,6 +8,7 @@ from django.core import mail
 from billing.models import Order
 from credits import services
 from credits.models import CreditAccess, CreditRequest, Lot
+from portal import errors
 from tests.credits.factories import access_of, consume, fund_personal, fund_pool, set_access
 from tests.factories import AccountFactory, add_member
 
@@ -76,6 +77,7 @@ def test_org_page_and_actions_are_hidden_from_non_admins(client, busy_org, membe
         ("post", f"/organization/credits/access/{access.pk}/"),
         ("post", "/organization/credits/access/bulk/"),
         ("post", f"/organization/credits/requests/{request.pk}/close/"),
+        ("post", f"/organization/credits/requests/{request.pk}/approve/"),
     ]
     for method, url in urls:
         response = getattr(client, method)(url, {"buy-amount": "10", "selected": [access.pk]})
@@ -228,9 +230,77 @@ def test_bulk_update_ignores_other_organizations_members(admin_client, outsider)
 def test_close_a_request(admin_client, busy_org):
     request = CreditRequest.objects.get()
     response = admin_client.post(f"/organization/credits/requests/{request.pk}/close/", **HTMX)
-    assert response.status_code == 200 and "No open requests" in response.content.decode()
+    assert response.status_code == 200 and "No requests waiting" in response.content.decode()
     request.refresh_from_db()
     assert request.state == "closed"
+
+
+def test_approve_raises_the_quota_and_emails_the_member(admin_client, organization, member):
+    set_access(member, organization, "quota", limit="100", period="monthly")
+    request = services.credit_request_create(account=member, amount="40")
+    mail.outbox.clear()
+    response = admin_client.post(
+        f"/organization/credits/requests/{request.pk}/approve/", follow=True
+    )
+    assert "was approved" in response.content.decode()
+    access = access_of(member)
+    assert (access.mode, access.limit, access.period) == ("quota", D("140.00"), "monthly")
+    assert mail.outbox[-1].to == [member.email] and "approved" in mail.outbox[-1].subject
+
+
+def test_approve_enables_disabled_access_as_a_quota_for_all_time(
+    admin_client, organization, member
+):
+    request = services.credit_request_create(account=member, amount="25")
+    admin_client.post(f"/organization/credits/requests/{request.pk}/approve/")
+    access = access_of(member)
+    assert (access.mode, access.limit, access.period) == ("quota", D("25.00"), "none")
+
+
+def test_approve_refused_by_r21_keeps_the_request_open_and_says_why(
+    admin_client, organization, member
+):
+    request = services.credit_request_create(account=member, amount="25")
+    fund_personal(member, "5.00")
+    response = admin_client.post(f"/organization/credits/requests/{request.pk}/approve/", **HTMX)
+    html = response.content.decode()
+    assert "active personal credits" in html and 'role="alert"' in html
+    request.refresh_from_db()
+    assert request.state == "open" and access_of(member).mode == "disabled"
+
+
+def test_deny_with_a_reason_the_member_reads(admin_client, client, organization, member):
+    request = services.credit_request_create(account=member, amount="25")
+    admin_client.post(
+        f"/organization/credits/requests/{request.pk}/deny/", {"reason": "Budget is spent"}
+    )
+    request.refresh_from_db()
+    assert request.state == "denied" and mail.outbox[-1].to == [member.email]
+    assert "Budget is spent" in mail.outbox[-1].body
+    client.force_login(member)
+    page = client.get("/credits/").content.decode()
+    assert "Denied" in page and "Reason: Budget is spent" in page
+
+
+def test_unlimited_members_requests_can_only_be_closed(admin_client, organization, member):
+    set_access(member, organization, "unlimited")
+    request = services.credit_request_create(account=member, amount="25")
+    page = admin_client.get("/organization/credits/").content.decode()
+    assert "Close: access is unlimited" in page and "Approve:" not in page
+    admin_client.post(f"/organization/credits/requests/{request.pk}/approve/")
+    request.refresh_from_db()
+    assert request.state == "open" and access_of(member).mode == "unlimited"
+
+
+def test_unknown_answers_and_other_organizations_requests_are_404(admin_client, outsider, busy_org):
+    request = CreditRequest.objects.get()
+    assert (
+        admin_client.post(f"/organization/credits/requests/{request.pk}/shrug/").status_code == 404
+    )
+    stranger = add_member(outsider.administered_organization).account
+    elsewhere = services.credit_request_create(account=stranger, amount="5")
+    url = f"/organization/credits/requests/{elsewhere.pk}/approve/"
+    assert admin_client.post(url).status_code == 404
 
 
 # --- My credits ---------------------------------------------------------------------------
@@ -289,14 +359,35 @@ def test_ask_for_more_emails_the_admin(client, organization, org_admin, member):
     assert response.status_code == 200 and "id_ask-amount_error" in response.content.decode()
 
 
-def test_a_member_sees_their_open_request_until_it_is_closed(client, organization, member):
-    """R29: a sent request stays visible on My credits while it is open."""
+def test_a_member_sees_their_request_waiting_and_can_withdraw_it(client, organization, member):
+    """R29: one open request at a time, shown on My credits with its state; withdrawn, the
+    member may ask again."""
     client.force_login(member)
     client.post("/credits/ask/", {"ask-amount": "75", "ask-message": "More frames"})
     page = client.get("/credits/").content.decode()
-    assert "75.00 credits asked on" in page and "Waiting" in page
-    CreditRequest.objects.update(state="closed")
-    assert "75.00 credits asked on" not in client.get("/credits/").content.decode()
+    assert "75.00 credits, asked on" in page and "Waiting for an answer" in page
+    assert "You can ask again once this request is answered or withdrawn." in page
+    request = CreditRequest.objects.get()
+    client.post(f"/credits/requests/{request.pk}/withdraw/")
+    request.refresh_from_db()
+    assert request.state == "withdrawn"
+    assert 'name="ask-amount"' in client.get("/credits/").content.decode()
+
+
+def test_a_second_open_request_is_refused_next_to_the_field(organization, member):
+    services.credit_request_create(account=member, amount="10")
+    with pytest.raises(errors.Conflict) as refused:
+        services.credit_request_create(account=member, amount="20")
+    assert refused.value.field == "amount" and "withdraw it first" in refused.value.message
+    assert CreditRequest.objects.count() == 1
+
+
+def test_someone_elses_request_cannot_be_withdrawn(client, organization, member):
+    request = services.credit_request_create(account=member, amount="10")
+    client.force_login(add_member(organization).account)
+    assert client.post(f"/credits/requests/{request.pk}/withdraw/").status_code == 404
+    request.refresh_from_db()
+    assert request.state == "open"
 
 
 def test_my_credits_without_organization_has_no_request_form(client):

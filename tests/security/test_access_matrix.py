@@ -185,8 +185,14 @@ MATRIX = {
         object_in_url=True,
     ),
     "credits:org_access_bulk": Rule(ORG_ADMIN, post=ok(422)),
-    "credits:org_request_close": Rule(
-        ORG_ADMIN, post=ok(200, 302), kwargs=pk_of("credit_request"), object_in_url=True
+    "credits:org_request_answer": Rule(
+        ORG_ADMIN,
+        post=ok(200, 302),
+        kwargs=lambda w: {"pk": w.credit_request.pk, "answer": "close"},
+        object_in_url=True,
+    ),
+    "credits:my_request_withdraw": Rule(
+        SIGNED_IN, post=ok(302, 404), kwargs=pk_of("credit_request"), object_in_url=True
     ),
     # --- The API's own pages (its operations are in API_MATRIX) -----------------------------
     "api:openapi-json": Rule(PUBLIC, get=ok(200), post=ok(200, 405)),
