@@ -190,6 +190,7 @@ SENTENCES: dict[str, Callable[[AuditEvent, Context], str]] = {
     "setup_request.created": lambda e, c: f"asked to set up the organization {e.target}",
     "setup_request.confirmed": lambda e, c: f"confirmed the setup of {e.target}",
     "setup_request.rejected": lambda e, c: f"turned down the setup of {e.target}",
+    "setup_request.withdrawn": lambda e, c: f"withdrew the request to set up {e.target}",
     "member.added": lambda e, c: f"added {c.person(e.target)} as a user",
     "member.removed": lambda e, c: f"removed {c.person(e.target)}",
     "member.imported": _imported,

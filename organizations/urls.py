@@ -10,6 +10,11 @@ app_name = "organizations"
 
 urlpatterns = [
     path("organization/setup/", views.setup, name="setup"),
+    path(
+        "organization/setup/<int:pk>/withdraw/",
+        views.setup_withdraw,
+        name="setup_withdraw",
+    ),
     path("organization/settings/", views.settings_page, name="settings"),
     path("organization/settings/tokens/", views.token_create, name="token_create"),
     path("organization/settings/tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),

@@ -30,8 +30,10 @@ def account(request):
         messages.success(request, "Your profile was saved.")
         return redirect("account")
     memberships = Membership.objects.filter(account=request.user).select_related("organization")
+    setup_request = request.user.setup_requests.order_by("-created_at").first()
     template = "portal/account.html#profile-form" if request.htmx else "portal/account.html"
-    return render(request, template, {"form": form, "memberships": memberships})
+    context = {"form": form, "memberships": memberships, "setup_request": setup_request}
+    return render(request, template, context)
 
 
 @login_required

@@ -42,4 +42,5 @@ from organizations.services.setup import (  # noqa: F401
     setup_request_confirm,
     setup_request_create,
     setup_request_reject,
+    setup_request_withdraw,
 )

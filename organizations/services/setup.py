@@ -115,3 +115,22 @@ def setup_request_reject(*, actor: Account, request: SetupRequest, reason: str) 
             context={"request": request},
         )
     return request
+
+
+def setup_request_withdraw(*, account: Account, request: SetupRequest) -> SetupRequest:
+    """R3: the requester takes back a request staff have not looked at yet."""
+    with transaction.atomic():
+        locked = SetupRequest.objects.select_for_update().filter(pk=request.pk).first()
+        if locked is None or locked.requester_id != account.pk:
+            raise errors.NotFound("No such request.")
+        if locked.state != SetupRequestState.PENDING:
+            raise errors.Conflict("Staff have already answered this request.")
+        locked.state = SetupRequestState.WITHDRAWN
+        locked.save(update_fields=["state"])
+        audit_record(
+            actor=account,
+            action="setup_request.withdrawn",
+            target=locked.organization_name,
+            details={"administrator": locked.admin_account.email},
+        )
+    return locked

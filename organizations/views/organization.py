@@ -42,6 +42,22 @@ def setup(request):
     )
 
 
+@login_required
+@require_http_methods(["POST"])
+def setup_withdraw(request, pk: int):
+    """R3: the requester takes back a pending setup request."""
+    setup_request = request.user.setup_requests.filter(pk=pk).first()
+    if setup_request is None:
+        raise Http404("No such request.")
+    try:
+        services.setup_request_withdraw(account=request.user, request=setup_request)
+    except errors.DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Your setup request was withdrawn.")
+    return redirect("organizations:setup")
+
+
 @org_admin_required
 @require_http_methods(["GET", "POST"])
 def settings_page(request):

@@ -145,3 +145,28 @@ def test_non_staff_cannot_use_the_admin(client, requester):
     client.force_login(requester)
     response = client.get(CHANGELIST)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_the_requester_withdraws_a_pending_request_and_the_account_page_shows_it(
+    login, requester, future_admin
+):
+    client = login(requester)
+    _file(client, future_admin)
+    assert "Pending" in client.get("/account/").content.decode()
+    setup_request = SetupRequest.objects.get()
+    response = client.post(f"{SETUP_URL}{setup_request.pk}/withdraw/")
+    assert response.status_code == 302
+    setup_request.refresh_from_db()
+    assert setup_request.state == "withdrawn"
+    assert "Withdrawn" in client.get("/account/").content.decode()
+    # Withdrawn, it is no longer pending: a new request may be filed.
+    assert _file(client, future_admin, organization_name="Render Lab 2").status_code == 302
+
+
+def test_nobody_else_can_withdraw_a_setup_request(login, requester, future_admin):
+    _file(login(requester), future_admin)
+    setup_request = SetupRequest.objects.get()
+    other = login(AccountFactory(kind="student"))
+    assert other.post(f"{SETUP_URL}{setup_request.pk}/withdraw/").status_code == 404
+    setup_request.refresh_from_db()
+    assert setup_request.state == "pending"

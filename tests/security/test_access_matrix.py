@@ -109,6 +109,10 @@ MATRIX = {
         post=ok(200, 422),
         by_role={r: {"GET": ok(302), "POST": ok(302)} for r in ("admin", "other_admin")},
     ),
+    # A setup request of nobody here: 404 alike for everyone signed in.
+    "organizations:setup_withdraw": Rule(
+        SIGNED_IN, post=ok(404), kwargs=lambda w: {"pk": 987654321}
+    ),
     # The invitation link is the credential: anyone holding it sees the form; a signed-in
     # account other than the invited one is refused (403 reveals nothing).
     "organizations:invitation_accept": Rule(
