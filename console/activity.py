@@ -17,6 +17,7 @@ from django.utils.dateparse import parse_datetime
 from licensing.models import Product
 from organizations.models import Account, AccountKind
 from portal.models import AuditEvent
+from portal.text import with_article
 
 SUPPORT = "Vendor support"
 AUTOMATIC = "The portal"
@@ -98,18 +99,20 @@ def _access_changed(e, c):
 
 
 def _seat_assigned(e, c):
-    return f"assigned a {c.product(e.details.get('product'))} seat to {c.person(e.target)}"
+    product = with_article(c.product(e.details.get("product")))
+    return f"assigned {product} seat to {c.person(e.target)}"
 
 
 def _seat_reassigned(e, c):
-    product = c.product(e.details.get("product"))
-    return f"moved a {product} seat from {c.person(e.details.get('from'))} to {c.person(e.target)}"
+    product = with_article(c.product(e.details.get("product")))
+    before, after = c.person(e.details.get("from")), c.person(e.target)
+    return f"moved {product} seat from {before} to {after}"
 
 
 def _seat_revoked(e, c):
     product = c.product(e.details.get("product"))
     why = {"removed": " on removal", "ended": " as it ended", "cancelled": " as it was cancelled"}
-    return f"took a {product} seat back from {c.person(e.target)}" + why.get(
+    return f"took {with_article(product)} seat back from {c.person(e.target)}" + why.get(
         e.details.get("reason"), ""
     )
 
@@ -128,7 +131,7 @@ def _licenses_granted(e, c):
 
 
 def _license_cancelled(e, c):
-    return f"cancelled a {c.product(e.details.get('product'))} license"
+    return f"cancelled {with_article(c.product(e.details.get('product')))} license"
 
 
 def _credits_in(verb: str) -> Callable:
@@ -206,7 +209,7 @@ SENTENCES: dict[str, Callable[[AuditEvent, Context], str]] = {
     "seats.purchased": _seats_purchased,
     "licenses.granted": _licenses_granted,
     "license.purchased": lambda e, c: (
-        f"bought a personal {c.product(e.details.get('product'))} license"
+        f"bought a personal license of {c.product(e.details.get('product'))}"
     ),
     "license.cancelled": _license_cancelled,
     "license.trial_started": lambda e, c: (

@@ -69,7 +69,7 @@ def _grant(request, *, organization=None, account=None, amount, days, note):
 
 
 @action_with_form(
-    GrantToWalletForm, description="Grant credits", template_title="Grant credits (R21 applies)"
+    GrantToWalletForm, description="Grant credits", template_title="Grant credits"
 )
 def grant_credits(modeladmin, request, wallet, *, amount, days, note):
     _grant(

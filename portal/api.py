@@ -8,6 +8,7 @@ the apps.
 import functools
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -221,6 +222,17 @@ class JsonOnlyParser(Parser):
         return super().parse_body(request)
 
 
+RULE = r"R\d+(?:[–/-]R?\d+)*"
+RULE_CITATION = re.compile(rf"\s*\((?:{RULE}(?:,\s*)?)+\)|\b{RULE}:\s*")
+
+
+def without_rule_citations(text: str) -> str:
+    """Docstrings cite the rules they implement ("R6: …", "(R13)") for developers; the
+    published API description reads without them."""
+    text = RULE_CITATION.sub("", text)
+    return text[:1].upper() + text[1:]
+
+
 class PortalAPI(NinjaAPI):
     def get_openapi_operation_id(self, operation):
         return operation.view_func.__name__
@@ -243,6 +255,9 @@ class PortalAPI(NinjaAPI):
                 responses = operation.setdefault("responses", {})
                 for status, description in sorted(statuses.items()):
                     responses.setdefault(status, {"description": description, **ref})
+                for key in ("summary", "description"):
+                    if key in operation:
+                        operation[key] = without_rule_citations(operation[key])
         return schema
 
     def on_exception(self, request, exc):

@@ -20,6 +20,7 @@ from organizations.models import Account, Membership, Organization, normalize_em
 from portal import errors
 from portal.audit import audit_record
 from portal.emails import email_send
+from portal.text import with_article
 
 
 def _seat_for_update(*, seat_id: int, organization: Organization) -> License:
@@ -132,7 +133,7 @@ def _give(*, actor, seat: License, membership: Membership, now, previous=None) -
     )
     email_send(
         to=membership.account.email,
-        subject=f"You have a {seat.product.name} seat",
+        subject=f"You have {with_article(seat.product.name)} seat",
         template="seat_assigned",
         context={"seat": seat, "membership": membership},
     )
@@ -141,7 +142,7 @@ def _give(*, actor, seat: License, membership: Membership, now, previous=None) -
 
 def _duplicate(membership: Membership, product: Product) -> errors.DuplicateProductSeat:
     return errors.DuplicateProductSeat(
-        f"{membership.account.email} already has a {product.name} seat.",
+        f"{membership.account.email} already has {with_article(product.name)} seat.",
         field="email",
         fields={"email": "already has a seat of this product"},
     )
@@ -289,7 +290,7 @@ def seats_bulk_assign(
         except errors.SeatUnavailable:
             report.refused.append((email, "no free seat left"))
         except errors.DuplicateProductSeat:
-            report.refused.append((email, f"already has a {product.name} seat"))
+            report.refused.append((email, f"already has {with_article(product.name)} seat"))
         except errors.NotAMember:
             report.refused.append((email, "not a member any more"))
         else:

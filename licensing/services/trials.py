@@ -16,6 +16,7 @@ from licensing.services.purchases import AlreadyApplied, ProductUnavailable, _pr
 from organizations.models import Account, Membership
 from portal import errors
 from portal.audit import audit_record
+from portal.text import with_article
 
 TRIAL_DAYS = 30  # R16
 
@@ -52,8 +53,8 @@ def license_apply(*, account: Account, product: Product, kind: str) -> License:
         )
         if assigned is not None:
             raise OrganizationSeatAssigned(
-                f"{assigned.organization.name} has assigned you a {product.name} seat, so you "
-                f"cannot apply for a {kind} of it."
+                f"{assigned.organization.name} has assigned you "
+                f"{with_article(product.name)} seat, so you cannot apply for a {kind} of it."
             )
         if License.objects.filter(account=account, product=product, kind=kind).exists():
             raise AlreadyApplied(f"You have already had a {kind} of {product.name}.")

@@ -489,3 +489,20 @@ def test_lots_shows_the_ten_spent_first_and_counts_the_rest(admin_client, organi
     section = html.split('id="lots-heading"')[1].split("</section>")[0]
     assert section.count('data-label="Arrived"') == 10
     assert "3 more hold credits" in section
+
+
+def test_my_credits_says_what_is_true_for_each_kind_of_account(client, org_admin, organization):
+    """A member is sent to their administrator, the administrator to their own Cloud
+    credits page, an account without organization to buying or trial credits."""
+    member = add_member(organization).account
+    loner = AccountFactory()
+    expectations = [
+        (member, f"Ask the administrator of {organization.name} for access"),
+        (org_admin, "Give yourself access to the pool"),
+        (loner, "Buy credits or start with free trial credits."),
+    ]
+    for account, text in expectations:
+        client.force_login(account)
+        page = client.get("/credits/").content.decode()
+        assert text in page, account
+        assert "used first" not in page

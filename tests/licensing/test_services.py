@@ -511,3 +511,10 @@ def test_no_trial_credits_while_organizational_access_is_enabled(organization, m
     lic = services.license_apply(account=member, product=product, kind="trial")
     assert lic.kind == "trial" and lic.trial_credits is None
     assert not Lot.objects.filter(origin="trial").exists()
+
+
+def test_product_names_take_the_right_article():
+    from portal.text import with_article
+
+    assert with_article("Asset Library") == "an Asset Library"
+    assert with_article("Render Studio") == "a Render Studio"

@@ -15,6 +15,7 @@ this organization's objects, its own organization's data otherwise; a token with
 """
 
 import json
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -276,6 +277,13 @@ def expected_for(rule: Rule, role: str, method: str):
     return allowed, role not in ("admin", "member") and not rule.reveals
 
 
+def rule_numbers_shown(body: str) -> list[str]:
+    """Rule numbers (R1…R45) in what a person reads: the text of a page outside its tags and
+    scripts, or a JSON document such as the API's description. They are for developers."""
+    text = re.sub(r"<script.*?</script>|<style.*?</style>|<[^>]+>", " ", body, flags=re.S)
+    return sorted(set(re.findall(r"\bR\d{1,2}\b", text)))
+
+
 # Roles in this order: the administrator last, since what they post may change things.
 CASES = [
     pytest.param(name, method, htmx, id=f"{name}-{method}{'-htmx' if htmx else ''}")
@@ -318,6 +326,8 @@ def test_page_access(client, world, name, method, htmx):
                 problems.append(f"{role}: the organization changed")
         if status >= 500:
             problems.append(f"{role}: server error")
+        if status == 200 and rule_numbers_shown(body):
+            problems.append(f"{role}: the page shows {rule_numbers_shown(body)}")
     assert problems == [], f"{method} {url}"
 
 
@@ -345,6 +355,9 @@ def test_the_django_admin_is_for_staff_only(client, world):
             if role == "staff":
                 if response.status_code != 200:
                     problems.append(f"{url} staff: {response.status_code}")
+                shown = rule_numbers_shown(response.content.decode())
+                if shown:
+                    problems.append(f"{url} shows {shown}")
             elif response.status_code != 302 or "/admin/login/" not in response["Location"]:
                 problems.append(f"{url} {role}: {response.status_code}")
     assert len(admin_urls()) > 10
