@@ -56,7 +56,10 @@ urlpatterns = [
         ),
         name="login",
     ),
+    path("accounts/logout/", views.sign_out, name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
+    # Browsers ask for /favicon.ico whatever the page says.
+    path("favicon.ico", views.favicon),
     path("account/", views.account, name="account"),
     path(
         "announcements/<int:pk>/dismiss/", views.dismiss_announcement, name="dismiss_announcement"

@@ -68,9 +68,7 @@ def _grant(request, *, organization=None, account=None, amount, days, note):
     return lot
 
 
-@action_with_form(
-    GrantToWalletForm, description="Grant credits", template_title="Grant credits"
-)
+@action_with_form(GrantToWalletForm, description="Grant credits", template_title="Grant credits")
 def grant_credits(modeladmin, request, wallet, *, amount, days, note):
     _grant(
         request,

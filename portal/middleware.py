@@ -1,6 +1,7 @@
 """Cross-cutting request handling: security headers, audit channel, messages for htmx."""
 
 from django.contrib.messages import get_messages
+from django.shortcuts import render
 from django.template.loader import render_to_string
 
 from portal.api import error_response
@@ -55,7 +56,9 @@ class SecurityHeadersMiddleware:
 
 
 class HtmxMessagesMiddleware:
-    """Django messages reach htmx swaps too: appended as an out-of-band swap of #messages."""
+    """Django messages reach htmx swaps too: appended as an out-of-band swap of #messages.
+    Every swap replaces #messages, empty when there is nothing new, so that the message of
+    an earlier action never stands beside the outcome of the next one."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -71,8 +74,6 @@ class HtmxMessagesMiddleware:
         if getattr(response, "streaming", False):
             return response
         pending = list(get_messages(request))
-        if not pending:
-            return response
         html = render_to_string(
             "components/messages.html", {"messages": pending, "oob": True}, request=request
         )
@@ -108,3 +109,19 @@ class ApiErrorFormatMiddleware:
         message = "The request is not valid." if status < 500 else "Something went wrong."
         fields = {"body": message} if status == 400 else None
         return error_response(status, code, message, fields)
+
+
+class MethodNotAllowedPageMiddleware:
+    """A page asked for with the wrong method (a GET of a form's POST address, from a
+    bookmark or a reload) answers the portal's own page, still 405, not an empty body."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if response.status_code != 405 or request.path.startswith(("/api/", "/admin/")):
+            return response
+        page = render(request, "405.html", status=405)
+        page["Allow"] = response.get("Allow", "")
+        return page

@@ -1,7 +1,9 @@
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
 from django.views.decorators.http import require_http_methods
 
 from organizations.forms import ProfileForm
@@ -44,3 +46,21 @@ def dismiss_announcement(request, pk: int):
     if request.htmx:
         return HttpResponse("")
     return redirect(request.POST.get("next") or "home")
+
+
+@require_http_methods(["GET", "POST"])
+def sign_out(request):
+    """Sign-out confirms: a GET (a bookmark, a typed address) asks first; the POST signs out
+    and says so."""
+    if request.method == "POST":
+        logout(request)
+        return render(request, "registration/logged_out.html")
+    if not request.user.is_authenticated:
+        return redirect("login")
+    return render(request, "registration/logout_confirm.html")
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page links; the icon is a static file (its
+    hashed name is known only once static files are collected, so it is looked up here)."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))

@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "portal.middleware.HtmxMessagesMiddleware",
+    "portal.middleware.MethodNotAllowedPageMiddleware",
     # Last, so that a refused login is answered before any view runs.
     "axes.middleware.AxesMiddleware",
 ]

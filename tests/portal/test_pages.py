@@ -189,7 +189,7 @@ def test_a_dismissed_announcement_disappears_for_that_user_only(client, member, 
     announcement = AnnouncementFactory(title="Maintenance on Sunday")
     client.force_login(member)
     response = client.post(f"/announcements/{announcement.pk}/dismiss/", HTTP_HX_REQUEST="true")
-    assert response.status_code == 200 and response.content == b""
+    assert response.status_code == 200 and b"Maintenance on Sunday" not in response.content
     assert AnnouncementDismissal.objects.filter(account=member).count() == 1
     assert "Maintenance on Sunday" not in client.get("/account/").content.decode()
     client.force_login(org_admin)
@@ -295,6 +295,32 @@ def test_activity_reads_as_sentences_without_raw_data(admin_client, organization
         },
     )
     page = admin_client.get("/organization/activity/").content.decode()
-    assert "credit access from Disabled to Quota 100.00 a month" in page
+    assert "credit access of" in page and "from Disabled to Quota 100.00 a month" in page
     for raw in ("{&#x27;mode", "credit_access.changed", "limit:"):
         assert raw not in page
+
+
+def test_a_get_of_a_post_only_address_answers_the_portals_page(admin_client):
+    response = admin_client.get("/organization/credits/buy/")
+    assert response.status_code == 405 and "POST" in response["Allow"]
+    assert "has no page of its own" in response.content.decode()
+
+
+def test_sign_out_asks_first_then_confirms(client, member):
+    client.force_login(member)
+    asked = client.get("/accounts/logout/").content.decode()
+    assert "Sign out?" in asked and member.email in asked
+    done = client.post("/accounts/logout/").content.decode()
+    assert "You are signed out" in done
+    assert client.get("/credits/").status_code == 302  # signed out indeed
+
+
+def test_the_favicon_is_served_at_the_usual_address(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith(".svg")
+
+
+def test_an_htmx_swap_replaces_earlier_messages_even_with_none_new(admin_client, organization):
+    response = admin_client.get("/organization/activity/", HTTP_HX_REQUEST="true")
+    assert '<div id="messages"' in response.content.decode()
+    assert 'hx-swap-oob="true"' in response.content.decode()

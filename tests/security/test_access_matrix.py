@@ -84,7 +84,13 @@ MATRIX = {
         post=ok(200),
         by_role={r: {"GET": ok(302), "POST": ok(302)} for r in ROLES[1:]},
     ),
-    "logout": Rule(PUBLIC, post=ok(302)),
+    # Sign-out asks first on a GET (anonymous visitors go to sign in) and confirms the POST.
+    "logout": Rule(
+        PUBLIC,
+        get=ok(200),
+        post=ok(200),
+        by_role={"anonymous": {"GET": ok(302), "POST": ok(200)}},
+    ),
     "password_change": Rule(SIGNED_IN, get=ok(200), post=ok(200)),
     "password_change_done": Rule(SIGNED_IN, get=ok(200)),
     "password_reset": Rule(PUBLIC, get=ok(200), post=ok(200)),

@@ -96,8 +96,10 @@ def hostile(world):
         data=b"email\nfine@right.example\n" + csv_line(EMAIL_PAYLOAD),
     )
     world.hostile_report = report
+    # Another member: one open request per member, and world.member has one.
+    asker = add_member(world.organization, email="asker@right.example").account
     credit_services.credit_request_create(
-        account=world.member, amount=Decimal("5.00"), message=f"Please {PAYLOAD}"
+        account=asker, amount=Decimal("5.00"), message=f"Please {PAYLOAD}"
     )
     return world
 
