@@ -72,7 +72,12 @@ def _pending_invitations(organization, query: str):
     return invitations
 
 
-def member_rows_for_org(*, organization, query: str = "", sort: str = "name", desc=False):
+MEMBER_SHOWS = ("", "members", "invited")
+
+
+def member_rows_for_org(
+    *, organization, query: str = "", sort: str = "name", desc=False, show: str = ""
+):
     """Members and pending invitations as ONE sorted list of rows (R10).
 
     Both kinds of rows have the same columns, so that sorting and pagination run in the
@@ -109,11 +114,18 @@ def member_rows_for_org(*, organization, query: str = "", sort: str = "name", de
         .values(*columns, "row_credit")
     )
     ordering = [f"-{c}" if desc else c for c in [*MEMBER_SORTS[sort], "row_kind", "row_id"]]
+    counted_members = _members_q(organization, query)
+    counted_invitations = _pending_invitations(organization, query)
+    # "Members" or "Invitations" only: the other side is empty, and so is its count.
+    if show == "members":
+        invitations, counted_invitations = invitations.none(), counted_invitations.none()
+    elif show == "invited":
+        members, counted_members = members.none(), counted_members.none()
     return MemberRows(
         members,
         invitations,
         ordering,
-        counts=(_members_q(organization, query), _pending_invitations(organization, query)),
+        counts=(counted_members, counted_invitations),
         # A search keeps few rows: they are sorted whole. Walked along the sort index, a
         # rare match would mean reading most of the organization to find a page of it.
         cut_sides=not query,

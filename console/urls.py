@@ -21,6 +21,11 @@ organization_pages = [
     path("organization/users/<int:pk>/", members.member_detail, name="member_detail"),
     path("organization/users/<int:pk>/remove/", members.member_remove, name="member_remove"),
     path(
+        "organization/users/invitations/bulk/",
+        members.invitations_bulk,
+        name="invitations_bulk",
+    ),
+    path(
         "organization/users/invitations/<int:pk>/resend/",
         members.invitation_resend,
         name="invitation_resend",

@@ -45,8 +45,10 @@ def _list_params(request) -> dict:
         per_page = console_selectors.MEMBER_DEFAULT_PAGE_SIZE
     if per_page not in console_selectors.MEMBER_PAGE_SIZES:
         per_page = console_selectors.MEMBER_DEFAULT_PAGE_SIZE
+    show = request.GET.get("show", "")
     return {
         "q": request.GET.get("q", "").strip()[:100],
+        "show": show if show in console_selectors.MEMBER_SHOWS else "",
         "sort": sort,
         "dir": "desc" if request.GET.get("dir") == "desc" else "asc",
         "per_page": per_page,
@@ -61,6 +63,7 @@ def _list_context(request, params: dict | None = None) -> dict:
         query=params["q"],
         sort=params["sort"],
         desc=params["dir"] == "desc",
+        show=params["show"],
     )
     page = Paginator(rows, params["per_page"]).get_page(request.GET.get("page"))
     base = {k: v for k, v in params.items() if v and k != "page"}
@@ -265,6 +268,29 @@ def invitation_cancel(request, pk: int):
         messages.error(request, exc.message)
     else:
         messages.success(request, f"The invitation of {invitation.email} was cancelled.")
+    return _after_list_action(request)
+
+
+BULK_INVITATION_ACTIONS = {
+    "resend": (services.invitations_resend, "{n} invitation{s} sent again."),
+    "cancel": (services.invitations_cancel, "{n} invitation{s} cancelled."),
+}
+
+
+@org_admin_required
+@require_POST
+def invitations_bulk(request):
+    """R6 for the ticked invitations: send them again, or cancel them."""
+    action = BULK_INVITATION_ACTIONS.get(request.POST.get("action", ""))
+    ids = [int(v) for v in request.POST.getlist("invitations")[:1000] if v.isdigit()]
+    if action is None:
+        messages.error(request, "Choose whether to resend or cancel the invitations.")
+    elif not ids:
+        messages.error(request, "Tick the invitations first.")
+    else:
+        service, done = action
+        n = service(actor=request.user, organization=request.organization, invitation_ids=ids)
+        messages.success(request, done.format(n=n, s="" if n == 1 else "s"))
     return _after_list_action(request)
 
 

@@ -33,6 +33,8 @@ from organizations.services.members import (  # noqa: F401
     invitation_check_usable,
     invitation_resend,
     invitation_token_hash,
+    invitations_cancel,
+    invitations_resend,
     member_add,
     member_remove,
     member_remove_by_email,

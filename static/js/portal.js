@@ -34,13 +34,16 @@
     showError("The portal could not be reached. Check your connection and try again.");
   });
 
-  // "Select all" checkboxes for bulk actions: <input type=checkbox data-select-all="name">.
+  // "Select all" checkboxes for bulk actions: <input type=checkbox data-select-all="name …">
+  // ticks every checkbox of those names (inside the same form, or of any form on the page).
   document.addEventListener("change", function (event) {
-    var name = event.target.getAttribute && event.target.getAttribute("data-select-all");
-    if (!name) return;
-    var form = event.target.form || document;
-    form.querySelectorAll('input[type=checkbox][name="' + name + '"]').forEach(function (box) {
-      box.checked = event.target.checked;
+    var names = event.target.getAttribute && event.target.getAttribute("data-select-all");
+    if (!names) return;
+    var scope = event.target.form || document;
+    names.split(" ").forEach(function (name) {
+      scope.querySelectorAll('input[type=checkbox][name="' + name + '"]').forEach(function (box) {
+        box.checked = event.target.checked;
+      });
     });
   });
 

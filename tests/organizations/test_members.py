@@ -435,6 +435,43 @@ def test_invitation_resend_and_cancel_from_the_list(admin_client, org_admin, org
     assert invitation.state == InvitationState.CANCELLED
 
 
+def test_ticked_invitations_are_resent_or_cancelled_together(
+    admin_client, org_admin, organization, outsider
+):
+    for email in ("a@x.example", "b@x.example", "c@x.example"):
+        services.member_add(actor=org_admin, organization=organization, email=email)
+    services.member_add(
+        actor=outsider, organization=outsider.administered_organization, email="z@x.example"
+    )
+    mine = list(Invitation.objects.filter(organization=organization).order_by("email"))
+    theirs = Invitation.objects.get(email="z@x.example")
+    before = {i.pk: i.token_hash for i in mine}
+    response = admin_client.post(
+        f"{USERS}invitations/bulk/",
+        {"action": "resend", "invitations": [mine[0].pk, mine[1].pk, theirs.pk]},
+        follow=True,
+    )
+    assert "2 invitations sent again." in response.content.decode()
+    after = {i.pk: i.token_hash for i in Invitation.objects.filter(organization=organization)}
+    assert [before[i.pk] != after[i.pk] for i in mine] == [True, True, False]
+    admin_client.post(
+        f"{USERS}invitations/bulk/", {"action": "cancel", "invitations": [mine[2].pk, theirs.pk]}
+    )
+    assert Invitation.objects.get(pk=mine[2].pk).state == InvitationState.CANCELLED
+    assert Invitation.objects.get(pk=theirs.pk).state == InvitationState.PENDING
+
+
+def test_the_list_shows_everyone_members_or_invitations(org_admin, organization):
+    add_member(organization, email="member@x.example")
+    services.member_add(actor=org_admin, organization=organization, email="invited@x.example")
+    assert "invited@x.example" in _emails(organization)
+    assert "member@x.example" in _emails(organization)
+    assert "invited@x.example" not in _emails(organization, show="members")
+    assert _emails(organization, show="invited") == ["invited@x.example"]
+    rows = console_selectors.member_rows_for_org(organization=organization, show="invited")
+    assert rows.count() == 1
+
+
 # --- Access: every members URL answers 404 to anyone but the administrator -----------------
 
 
@@ -457,6 +494,7 @@ def _member_urls(organization, org_admin):
         ("post", USERS + "remove/"),
         ("post", f"{USERS}invitations/{invitation.pk}/resend/"),
         ("post", f"{USERS}invitations/{invitation.pk}/cancel/"),
+        ("post", USERS + "invitations/bulk/"),
         ("get", USERS + "import/"),
         ("post", USERS + "import/"),
         ("get", USERS + "import/template.csv"),

@@ -149,6 +149,11 @@ MATRIX = {
     "organizations:member_remove": Rule(
         ORG_ADMIN, get=ok(200), post=ok(200, 302), kwargs=pk_of("membership"), object_in_url=True
     ),
+    "organizations:invitations_bulk": Rule(
+        ORG_ADMIN,
+        post=ok(200, 302),
+        data=lambda w: {"action": "cancel", "invitations": [w.invitation.pk]},
+    ),
     "organizations:invitation_resend": Rule(
         ORG_ADMIN, post=ok(200, 204, 302), kwargs=pk_of("invitation"), object_in_url=True
     ),
