@@ -162,7 +162,8 @@ def _imported(e, c):
     d = e.details
     return (
         f"imported a list of users: {int(d.get('added') or 0)} added, "
-        f"{int(d.get('invited') or 0)} invited, {int(d.get('failed') or 0)} skipped"
+        f"{int(d.get('invited') or 0)} invited, "
+        f"{int(d.get('skipped', d.get('failed')) or 0)} skipped"
     )
 
 

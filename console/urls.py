@@ -37,6 +37,11 @@ organization_pages = [
     ),
     path("organization/users/import/", members.member_import, name="member_import"),
     path(
+        "organization/users/import/apply/",
+        members.member_import_apply,
+        name="member_import_apply",
+    ),
+    path(
         "organization/users/import/template.csv",
         members.member_import_template,
         name="member_import_template",

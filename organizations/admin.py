@@ -271,7 +271,7 @@ def models_state_order():
 class MemberImportAdmin(admin.ModelAdmin):
     """CSV imports and their per-row reports (R7), read-only for support."""
 
-    list_display = ["created_at", "organization", "filename", "added", "invited", "failed"]
+    list_display = ["created_at", "organization", "filename", "added", "invited", "skipped"]
     search_fields = [
         "organization__name",
         "organization__customer_number",
@@ -286,7 +286,7 @@ class MemberImportAdmin(admin.ModelAdmin):
         "rows",
         "added",
         "invited",
-        "failed",
+        "skipped",
         "created_at",
     ]
 

@@ -302,7 +302,7 @@ class MemberImport(models.Model):
     """A CSV bulk add (R7) and its per-row report, kept for later viewing.
 
     `rows` holds one dict per data row: `line`, `email`, `status` (`added`, `invited`,
-    `failed`), and for failures `code` and `message`.
+    `skipped`), and for skipped rows the `reason` in plain words.
     """
 
     organization = models.ForeignKey(
@@ -315,7 +315,7 @@ class MemberImport(models.Model):
     rows = models.JSONField(default=list)
     added = models.PositiveIntegerField(default=0)
     invited = models.PositiveIntegerField(default=0)
-    failed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -344,28 +344,14 @@ def _member_import(request):
                 form.add_error("file", too_large)
             else:
                 try:
-                    report = services.member_import(
-                        actor=request.user,
+                    rows = services.member_import_preview(
                         organization=request.organization,
                         data=upload.read(services.CSV_MAX_BYTES + 1),
-                        filename=upload.name,
                     )
                 except services.CsvInvalid as exc:
-                    if exc.problems:
-                        form.add_error("file", "The file was not applied; nothing changed.")
-                        for problem in exc.problems[:20]:
-                            form.add_error("file", problem)
-                        if len(exc.problems) > 20:
-                            form.add_error("file", f"And {len(exc.problems) - 20} more.")
-                    else:
-                        form.add_error("file", exc.message)
+                    form.add_error("file", exc.message)
                 else:
-                    messages.success(
-                        request,
-                        f"File applied: {report.added} added, {report.invited} invited, "
-                        f"{report.failed} failed.",
-                    )
-                    return redirect(report)
+                    return _import_preview(request, rows=rows, filename=upload.name)
     context = {
         "organization": request.organization,
         "form": form,
@@ -373,6 +359,45 @@ def _member_import(request):
         "max_rows": services.CSV_MAX_ROWS,
     }
     return render(request, "organizations/csv_import.html", context, status=status)
+
+
+def _import_preview(request, *, rows: list[dict], filename: str):
+    """R7: what the file will do, row by row, before anything changes."""
+    counts = {status: sum(1 for r in rows if r["status"] == status) for status in STATUSES}
+    context = {
+        "organization": request.organization,
+        "rows": rows,
+        "counts": counts,
+        "filename": filename,
+        "emails": "\n".join(r["email"] for r in rows if r["status"] != "skip"),
+    }
+    return render(request, "organizations/csv_preview.html", context)
+
+
+STATUSES = ("add", "invite", "skip")
+
+
+@org_admin_required
+@require_POST
+def member_import_apply(request):
+    """R7: apply the previewed file's valid rows; each row as a single add would."""
+    emails = request.POST.get("emails", "").replace("\x00", "").splitlines()
+    emails = [email for email in emails if email.strip()][: services.CSV_MAX_ROWS]
+    if not emails:
+        messages.error(request, "There was nobody to add. Upload the file again.")
+        return redirect("organizations:member_import")
+    report = services.member_import(
+        actor=request.user,
+        organization=request.organization,
+        emails=emails,
+        filename=request.POST.get("filename", "")[:255],
+    )
+    messages.success(
+        request,
+        f"File applied: {report.added} added, {report.invited} invited"
+        + (f", {report.skipped} skipped." if report.skipped else "."),
+    )
+    return redirect(report)
 
 
 @org_admin_required

@@ -22,6 +22,7 @@ from organizations.services.imports import (  # noqa: F401
     CsvInvalid,
     member_csv_parse,
     member_import,
+    member_import_preview,
 )
 from organizations.services.members import (  # noqa: F401
     InvitationUnusable,

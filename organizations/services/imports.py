@@ -9,8 +9,12 @@ from django.db import transaction
 
 from organizations.models import (
     Account,
+    Invitation,
+    InvitationState,
     MemberImport,
+    Membership,
     Organization,
+    Role,
     normalize_email,
 )
 from organizations.services.members import member_add
@@ -32,11 +36,12 @@ class CsvInvalid(errors.InvalidRequest):
 
 
 def member_csv_parse(data: bytes) -> list[dict]:
-    """Validate a whole CSV file before anything is applied (R7).
+    """Check the file's format as a whole before anything else (R7).
 
-    UTF-8 with or without BOM, at most 1 MiB and 1,000 data rows, one email per row; a first
-    row without "@" is a header. Blank lines are ignored. Returns one dict per data row
-    (`line`, `email`, and `duplicate_of` for an email seen on an earlier line).
+    UTF-8 with or without BOM, at most 1 MiB and 1,000 data rows, one column; a first row
+    without "@" is a header. Blank lines are ignored. A file that breaks these is refused with
+    the reason. Otherwise one dict per data row: `line`, `email`, and `reason` for a row that
+    will be skipped (not an email address, several values, listed twice).
     """
     if len(data) > CSV_MAX_BYTES:
         raise CsvInvalid("The file is larger than 1 MiB. Split it into smaller files.")
@@ -53,79 +58,105 @@ def member_csv_parse(data: bytes) -> list[dict]:
     except csv.Error as exc:
         raise CsvInvalid(f"The file could not be read as CSV: {exc}.") from exc
     rows = []
-    problems = []
     header_seen = False
     seen: dict[str, int] = {}
     for number, cells in enumerate(lines, start=1):
         values = [cell.strip() for cell in cells if cell.strip()]
         if not values:
             continue
-        if not rows and not header_seen and not problems and "@" not in values[0]:
+        if not rows and not header_seen and "@" not in values[0]:
             header_seen = True
             if len(values) > 1:
-                problems.append(f"Line {number}: the header has {len(values)} columns; use one.")
+                raise CsvInvalid(
+                    f"Line {number}: the header has {len(values)} columns; use one column of "
+                    "email addresses."
+                )
             continue
+        row = {"line": number, "email": normalize_email(values[0])[:254]}
         if len(values) > 1:
-            problems.append(f"Line {number}: {len(values)} values; put one email per row.")
-            continue
-        email = normalize_email(values[0])
-        try:
-            validate_email(email)
-            if len(email) > 254:
-                raise ValidationError("too long")
-        except ValidationError:
-            problems.append(f"Line {number}: “{values[0][:80]}” is not an email address.")
-            continue
-        row = {"line": number, "email": email}
-        if email in seen:
-            row["duplicate_of"] = seen[email]
+            row["reason"] = f"{len(values)} values on one row; put one email per row"
+        elif not _is_email(row["email"]):
+            row.update(email=values[0][:80], reason="not an email address")
+        elif row["email"] in seen:
+            row["reason"] = f"listed twice (first on line {seen[row['email']]})"
         else:
-            seen[email] = number
+            seen[row["email"]] = number
         rows.append(row)
-    if not rows and not problems:
+    if not rows:
         raise CsvInvalid(
             "The file has no email addresses." + (" It has only a header." if header_seen else "")
         )
-    if len(rows) + len(problems) > CSV_MAX_ROWS:
+    if len(rows) > CSV_MAX_ROWS:
         raise CsvInvalid(
-            f"The file has {len(rows) + len(problems):,} rows; at most {CSV_MAX_ROWS:,} are "
-            "allowed at once."
+            f"The file has {len(rows):,} rows; at most {CSV_MAX_ROWS:,} are allowed at once."
         )
-    if problems:
-        raise CsvInvalid(_problems_message(problems), problems=problems)
     return rows
 
 
-def _problems_message(problems: list[str]) -> str:
-    shown = " ".join(problems[:5])
-    more = f" And {len(problems) - 5} more problems." if len(problems) > 5 else ""
-    return f"The file was not applied; nothing changed. {shown}{more}"
+def _is_email(email: str) -> bool:
+    try:
+        validate_email(email)
+    except ValidationError:
+        return False
+    return len(email) <= 254
+
+
+def member_import_preview(*, organization: Organization, data: bytes) -> list[dict]:
+    """R7: what applying the file would do, row by row, changing nothing: `status` is "add"
+    (an existing account joins), "invite" (anyone else) or "skip" with the `reason`. A fixed
+    number of queries for the whole file."""
+    rows = member_csv_parse(data)
+    emails = [row["email"] for row in rows if "reason" not in row]
+    known = set(Account.objects.filter(email__in=emails).values_list("email", flat=True))
+    here = set(
+        Membership.objects.filter(organization=organization, account__email__in=emails).values_list(
+            "account__email", flat=True
+        )
+    )
+    elsewhere = set(
+        Membership.objects.filter(role=Role.MEMBER, account__email__in=emails)
+        .exclude(organization=organization)
+        .values_list("account__email", flat=True)
+    )
+    invited = set(
+        Invitation.objects.filter(
+            organization=organization, state=InvitationState.PENDING, email__in=emails
+        ).values_list("email", flat=True)
+    )
+    for row in rows:
+        email = row["email"]
+        if "reason" in row:
+            pass
+        elif email in here:
+            row["reason"] = "already a member"
+        elif email in invited:
+            row["reason"] = "already invited"
+        elif email in elsewhere:
+            row["reason"] = "already a user of another organization"
+        row["status"] = "skip" if "reason" in row else ("add" if email in known else "invite")
+    return rows
 
 
 def member_import(
-    *, actor: Account, organization: Organization, data: bytes, filename: str = ""
+    *, actor: Account, organization: Organization, emails: list[str], filename: str = ""
 ) -> MemberImport:
-    """R7: validate the whole file, then add row by row and keep the per-row report.
-
-    Each row is its own transaction (one failure does not undo the others); a duplicate row is
-    reported as failed and its first occurrence applied.
-    """
-    rows = member_csv_parse(data)
+    """R7: add the previewed addresses row by row (each its own transaction, so one refusal
+    does not undo the others) and keep the per-row report. A row refused meanwhile (someone
+    joined elsewhere since the preview) is reported as skipped with the reason."""
+    emails = [normalize_email(email) for email in emails if email.strip()][:CSV_MAX_ROWS]
     report = []
-    counts = {"added": 0, "invited": 0, "failed": 0}
-    for row in rows:
-        entry = {"line": row["line"], "email": row["email"]}
-        if "duplicate_of" in row:
-            entry.update(
-                status="failed",
-                code="duplicate",
-                message=f"Duplicate of line {row['duplicate_of']}.",
-            )
+    counts = {"added": 0, "invited": 0, "skipped": 0}
+    seen = set()
+    for line, email in enumerate(emails, start=1):
+        entry = {"line": line, "email": email}
+        if email in seen:
+            entry.update(status="skipped", reason="listed twice")
         else:
+            seen.add(email)
             try:
-                result = member_add(actor=actor, organization=organization, email=row["email"])
+                result = member_add(actor=actor, organization=organization, email=email)
             except errors.DomainError as exc:
-                entry.update(status="failed", code=exc.code, message=exc.message)
+                entry.update(status="skipped", reason=SKIP_REASONS.get(exc.code, exc.message))
             else:
                 entry["status"] = "added" if result.status == "member" else "invited"
         counts[entry["status"]] += 1
@@ -146,3 +177,12 @@ def member_import(
             details={**counts, "import_id": member_import_row.pk},
         )
     return member_import_row
+
+
+# Refusals of `member_add` in the words of the report.
+SKIP_REASONS = {
+    "already_member": "already a member",
+    "already_invited": "already invited",
+    "member_of_other_organization": "already a user of another organization",
+    "invalid_request": "not an email address",
+}

@@ -1,5 +1,7 @@
 """Test runs: fast hashing, emails kept in memory, no throttling lockouts between tests."""
 
+import os
+
 from .base import *  # noqa: F403
 from .base import database
 from .embedded_db import database_url
@@ -7,6 +9,9 @@ from .embedded_db import database_url
 # The embedded server's `.pg/test`, apart from `make run`'s; pytest-django creates a test
 # database per xdist worker on it.
 DATABASES = {"default": database(database_url("test"))}
+# A test database of this run's own (pytest-xdist adds each worker's suffix): two test runs
+# at once on one server never drop each other's database.
+DATABASES["default"]["TEST"] = {"NAME": f"test_portal_{os.getpid()}"}
 
 DEBUG = False
 SECRET_KEY = "test-only-secret-key-with-enough-length-to-be-valid-0123456789"

@@ -481,7 +481,7 @@ def _member_urls(organization, org_admin):
         actor=org_admin, organization=organization, email="iso@x.example"
     ).invitation
     report = services.member_import(
-        actor=org_admin, organization=organization, data=b"email\nrow@x.example\n"
+        actor=org_admin, organization=organization, emails=["row@x.example"]
     )
     return [
         ("get", USERS),
@@ -534,7 +534,7 @@ def test_outsider_admin_cannot_reach_this_organizations_rows_through_their_own_u
         actor=org_admin, organization=organization, email="mine@x.example"
     ).invitation
     report = services.member_import(
-        actor=org_admin, organization=organization, data=b"a@x.example\n"
+        actor=org_admin, organization=organization, emails=["a@x.example"]
     )
     client.force_login(outsider)
     assert client.get(f"{USERS}{membership.pk}/").status_code == 404

@@ -57,7 +57,7 @@ def world(db):
     )
     token = re.search(r"/invitations/([^/\s]+)/", mail.outbox[-1].body).group(1)
     report = org_services.member_import(
-        actor=admin, organization=organization, data=b"email\nimported@right.example\n"
+        actor=admin, organization=organization, emails=["imported@right.example"]
     )
     org_token, org_secret = api_token_create(
         actor=admin, name="automation", scopes=["org:admin"], organization=organization

@@ -161,6 +161,9 @@ MATRIX = {
         ORG_ADMIN, post=ok(200, 204, 302), kwargs=pk_of("invitation"), object_in_url=True
     ),
     "organizations:member_import": Rule(ORG_ADMIN, get=ok(200), post=ok(422)),
+    "organizations:member_import_apply": Rule(
+        ORG_ADMIN, post=ok(302), data=lambda w: {"emails": "applied@right.example"}
+    ),
     "organizations:member_import_template": Rule(ORG_ADMIN, get=ok(200)),
     "organizations:member_import_report": Rule(
         ORG_ADMIN, get=ok(200), kwargs=pk_of("member_import"), object_in_url=True

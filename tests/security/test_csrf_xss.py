@@ -5,8 +5,6 @@ The POST endpoints come from the access matrix, so a new action is covered as so
 an entry there.
 """
 
-import csv
-import io
 import re
 from decimal import Decimal
 
@@ -93,7 +91,7 @@ def hostile(world):
     report = org_services.member_import(
         actor=world.admin,
         organization=world.organization,
-        data=b"email\nfine@right.example\n" + csv_line(EMAIL_PAYLOAD),
+        emails=["fine@right.example", EMAIL_PAYLOAD],
     )
     world.hostile_report = report
     # Another member: one open request per member, and world.member has one.
@@ -102,12 +100,6 @@ def hostile(world):
         account=asker, amount=Decimal("5.00"), message=f"Please {PAYLOAD}"
     )
     return world
-
-
-def csv_line(value: str) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow([value])
-    return buffer.getvalue().encode()
 
 
 def assert_escaped(html: str, where: str):
