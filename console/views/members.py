@@ -32,6 +32,17 @@ from portal import errors
 from portal.links import url_maker
 
 USERS = "organizations/users.html"
+# The list's orders as the phone's "Sort by" names them (the table's headers do it on wider
+# screens).
+ORDERS = [
+    ("name", "Name, A to Z"),
+    ("-name", "Name, Z to A"),
+    ("email", "Email, A to Z"),
+    ("status", "Members first"),
+    ("-since", "Newest first"),
+    ("since", "Oldest first"),
+    ("credit", "Credit access"),
+]
 
 
 def _list_params(request) -> dict:
@@ -46,11 +57,19 @@ def _list_params(request) -> dict:
     if per_page not in console_selectors.MEMBER_PAGE_SIZES:
         per_page = console_selectors.MEMBER_DEFAULT_PAGE_SIZE
     show = request.GET.get("show", "")
+    # The phone's "Sort by" list sends both at once ("name", "-since"); it follows every swap,
+    # so when present it is the list's current order.
+    order = request.GET.get("order", "")
+    if order.lstrip("-") in console_selectors.MEMBER_SORTS:
+        sort = order.lstrip("-")
+        request_dir = "desc" if order.startswith("-") else "asc"
+    else:
+        request_dir = "desc" if request.GET.get("dir") == "desc" else "asc"
     return {
         "q": request.GET.get("q", "").strip()[:100],
         "show": show if show in console_selectors.MEMBER_SHOWS else "",
         "sort": sort,
-        "dir": "desc" if request.GET.get("dir") == "desc" else "asc",
+        "dir": request_dir,
         "per_page": per_page,
     }
 
@@ -88,6 +107,8 @@ def _list_context(request, params: dict | None = None) -> dict:
         "params": params,
         "page_sizes": console_selectors.MEMBER_PAGE_SIZES,
         "sort_headers": sort_headers,
+        "orders": ORDERS,
+        "order": ("-" if params["dir"] == "desc" else "") + params["sort"],
         "query_prefix": urlencode(base) + "&",
         "list_url": users_url + "?" + urlencode(base),
     }

@@ -51,7 +51,10 @@ def test_buy_give_quota_consume_and_see_it_on_both_pages(
     # …and gives Mia a monthly quota of 120, inline (htmx swaps the row).
     access = CreditAccess.objects.get(account__email="mia@render.example")
     row = page.locator(f"#access-{access.pk}")
+    # Limit and period show only for a quota (plain CSS: no script under the CSP).
+    expect(row.get_by_label("Limit")).to_be_hidden()
     row.get_by_label("Access").select_option("quota")
+    expect(row.get_by_label("Limit")).to_be_visible()
     row.get_by_label("Limit").fill("120")
     row.get_by_label("Period").select_option("monthly")
     row.get_by_role("button", name="Save").click()
@@ -99,6 +102,9 @@ def test_buy_give_quota_consume_and_see_it_on_both_pages(
     sign_in(narrow_admin, "boss@render.example", PASSWORD)
     narrow_admin.goto(live_server.url + "/organization/credits/")
     assert narrow_admin.get_by_text("shot-042:beauty").is_visible()
+    # The chart scrolls sideways on a phone; its scale stays in view beside it.
+    expect(narrow_admin.locator("svg.chart__axis")).to_be_visible()
+    assert not page.locator("svg.chart__axis").is_visible()
     screenshot(narrow_admin, "credits-organization-narrow")
     narrow_admin.context.close()
     assert errors == []

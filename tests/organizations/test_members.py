@@ -655,3 +655,14 @@ def test_pages_of_the_list_are_slices_of_the_whole_order(org_admin, organization
     ]
     assert len(whole) == rows.count() == 33
     assert paged == whole
+
+
+def test_the_phone_sort_list_orders_the_list_and_follows_every_swap(admin_client, organization):
+    add_member(organization, email="aaa@x.example", name="Aaron")
+    add_member(organization, email="zzz@x.example", name="Zoe")
+    html = admin_client.get(USERS, {"order": "-name"}, HTTP_HX_REQUEST="true").content.decode()
+    assert html.index("zzz@x.example") < html.index("aaa@x.example")
+    assert '<option value="-name" selected>' in html
+    assert 'data-select-all="selected invitations"' in html
+    # Unknown orders fall back to the list's default.
+    assert admin_client.get(USERS, {"order": "-password"}).status_code == 200
