@@ -4,6 +4,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from organizations.forms import ProfileForm
@@ -45,7 +47,7 @@ def dismiss_announcement(request, pk: int):
     announcement_dismiss(account=request.user, announcement=announcement)
     if request.htmx:
         return HttpResponse("")
-    return redirect(request.POST.get("next") or "home")
+    return redirect(safe_next(request, request.POST.get("next")))
 
 
 @require_http_methods(["GET", "POST"])
@@ -64,3 +66,13 @@ def favicon(request):
     """Browsers ask for /favicon.ico whatever the page links; the icon is a static file (its
     hashed name is known only once static files are collected, so it is looked up here)."""
     return HttpResponsePermanentRedirect(static("favicon.svg"))
+
+
+def safe_next(request, target) -> str:
+    """Where to go after an action: an address of the portal's own, never another site
+    (`//evil.test`, `https://evil.test`); else the start page."""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("home")

@@ -241,6 +241,18 @@ def test_sign_in_is_throttled_after_repeated_wrong_passwords(client, member, pas
     assert "_auth_user_id" not in client.session
 
 
+def test_throttling_counts_an_email_however_it_is_spelled(client, member, password):
+    """Security finding: each spelling had its own counter, and the right password in capitals
+    signed in while the account was locked."""
+    email = member.email
+    spellings = [email, email.upper(), email.capitalize(), f" {email} ", email.swapcase()]
+    for spelling in spellings:
+        client.post("/accounts/login/", {"username": spelling, "password": "wrong"})
+    response = client.post("/accounts/login/", {"username": email.upper(), "password": password})
+    assert response.status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
 def test_wrong_password_says_so_without_revealing_which_part(client, member):
     response = client.post("/accounts/login/", {"username": member.email, "password": "nope"})
     assert "do not match an account" in response.content.decode()
@@ -324,3 +336,21 @@ def test_an_htmx_swap_replaces_earlier_messages_even_with_none_new(admin_client,
     response = admin_client.get("/organization/activity/", HTTP_HX_REQUEST="true")
     assert '<div id="messages"' in response.content.decode()
     assert 'hx-swap-oob="true"' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "target", ["//evil.test/phish", "https://evil.test", "http://evil.test/x", "\\\\evil.test"]
+)
+def test_dismissing_never_redirects_to_another_site(client, member, target):
+    """Security finding: `next` was followed to any address."""
+    announcement = AnnouncementFactory()
+    client.force_login(member)
+    response = client.post(f"/announcements/{announcement.pk}/dismiss/", {"next": target})
+    assert response.status_code == 302 and response["Location"] == "/"
+
+
+def test_dismissing_goes_back_to_a_page_of_the_portal(client, member):
+    announcement = AnnouncementFactory()
+    client.force_login(member)
+    response = client.post(f"/announcements/{announcement.pk}/dismiss/", {"next": "/credits/"})
+    assert response["Location"] == "/credits/"
