@@ -125,3 +125,21 @@ class MethodNotAllowedPageMiddleware:
         page = render(request, "405.html", status=405)
         page["Allow"] = response.get("Allow", "")
         return page
+
+
+class QueryStringGuardMiddleware:
+    """A NUL byte cannot be stored or compared in PostgreSQL text: a query string that holds
+    one (%00) was never typed by a person, and is answered with the portal's 400 page (the
+    API's error format under /api/) before any view reads it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        pairs = ((key, value) for key, values in request.GET.lists() for value in values)
+        if any("\x00" in key or "\x00" in value for key, value in pairs):
+            if request.path.startswith("/api/"):
+                message = "The query string holds a character that is not allowed."
+                return error_response(400, "invalid_request", message, {"query": message})
+            return render(request, "400.html", status=400)
+        return self.get_response(request)

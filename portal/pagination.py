@@ -4,6 +4,18 @@ from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 
 
+# Beyond any real list; a larger number asked for is read as this (the last page is shown).
+MAX_PAGE = 1_000_000
+
+
+def page_number(value) -> int:
+    """A page number from the query string: whole, at least 1, at most MAX_PAGE."""
+    try:
+        return min(max(1, int(str(value).strip())), MAX_PAGE)
+    except (TypeError, ValueError):
+        return 1
+
+
 class WindowPaginator(Paginator):
     """A paginator that counts at most a window of pages beyond the one asked for.
 
@@ -15,10 +27,7 @@ class WindowPaginator(Paginator):
 
     def __init__(self, object_list, per_page, *, number=1, ahead: int = 10, **kwargs):
         super().__init__(object_list, per_page, **kwargs)
-        try:
-            number = max(1, int(number))
-        except (TypeError, ValueError):
-            number = 1
+        number = page_number(number)
         self._cap = (number + ahead) * int(per_page) + 1
         self.capped = False
 
@@ -29,6 +38,6 @@ class WindowPaginator(Paginator):
         return seen
 
     def get_page(self, number):
-        page = super().get_page(number)
+        page = super().get_page(page_number(number))
         self.count  # noqa: B018 - sets `capped` before the template reads it
         return page
