@@ -186,6 +186,9 @@ SENTENCES: dict[str, Callable[[AuditEvent, Context], str]] = {
     "account.created": lambda e, c: f"created the account {c.person(e.target)}",
     "account.kind_changed": _kind_changed,
     "account.profile_changed": _profile_changed,
+    "account.password_reset_requested": lambda e, c: (
+        f"A password-reset link was sent to {c.person(e.target)}"
+    ),
     "organization.created": lambda e, c: f"created the organization {e.target}",
     "organization.settings_changed": _settings_changed,
     "organization.administrator_transferred": lambda e, c: (
@@ -246,7 +249,7 @@ SENTENCES: dict[str, Callable[[AuditEvent, Context], str]] = {
     "api_token.revoked": lambda e, c: f"revoked the API token “{e.target}”",
 }
 # Sentences that name their own subject: the actor is not put in front.
-WHOLE = {"credits.consumed", "credits.expired"}
+WHOLE = {"credits.consumed", "credits.expired", "account.password_reset_requested"}
 
 # The kinds of change the activity page filters by, and the actions of each.
 KINDS = {

@@ -7,7 +7,7 @@ from console.views import home as views
 from console.views import members
 from console.views import organization as overview_views
 from organizations import urls as organizations_urls
-from organizations.forms import LoginForm
+from organizations.forms import LoginForm, ThrottledPasswordResetForm
 from portal.api import api_not_found
 
 # The organization's namespace: its own pages, and those that show licensing and credits too.
@@ -67,6 +67,11 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", views.sign_out, name="logout"),
+    path(
+        "accounts/password_reset/",
+        auth_views.PasswordResetView.as_view(form_class=ThrottledPasswordResetForm),
+        name="password_reset",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     # Browsers ask for /favicon.ico whatever the page says.
     path("favicon.ico", views.favicon),

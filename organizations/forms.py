@@ -1,8 +1,9 @@
 from django import forms
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
 from organizations.models import Account
+from organizations.services import password_reset_allowed
 from portal import errors
 from portal.amounts import parse_amount
 from portal.names import clean_visible_name
@@ -17,6 +18,16 @@ class LoginForm(AuthenticationForm):
         "invalid_login": "That email and password do not match an account. Both are "
         "case-sensitive except the email.",
     }
+
+
+class ThrottledPasswordResetForm(PasswordResetForm):
+    """Password reset, at most a few emails an hour to one address: a form submitted over and
+    over cannot flood an inbox. The page answers the same either way (it never tells whether
+    an account exists)."""
+
+    def save(self, *args, **kwargs):
+        if password_reset_allowed(email=self.cleaned_data["email"]):
+            super().save(*args, **kwargs)
 
 
 class ProfileForm(forms.Form):

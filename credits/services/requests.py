@@ -7,6 +7,8 @@ optional reason, or closes it (the only answer for an unlimited member); the mem
 the outcome and may withdraw a request still open.
 """
 
+from datetime import timedelta
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -21,6 +23,14 @@ from portal.emails import email_send
 
 class RequestAlreadyOpen(errors.Conflict):
     code = "request_already_open"
+
+
+class TooManyRequests(errors.Conflict):
+    code = "too_many_requests"
+
+
+# Each request emails the administrator: a withdraw-and-ask-again loop cannot flood them.
+REQUESTS_PER_DAY = 5
 
 
 class RequestNotOpen(errors.Conflict):
@@ -46,6 +56,14 @@ def credit_request_create(*, account, amount, message: str = "") -> CreditReques
     )
     if CreditRequest.objects.filter(account=account, state=CreditRequestState.OPEN).exists():
         raise already
+    since = timezone.now() - timedelta(days=1)
+    if CreditRequest.objects.filter(account=account, created_at__gte=since).count() >= (
+        REQUESTS_PER_DAY
+    ):
+        raise TooManyRequests(
+            f"You have asked {REQUESTS_PER_DAY} times in the last day; ask again tomorrow.",
+            field="amount",
+        )
     try:
         with transaction.atomic():
             request = CreditRequest.objects.create(

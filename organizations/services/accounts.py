@@ -5,7 +5,10 @@ Every function runs in one transaction, locks what it checks, writes the audit e
 raises a `portal.errors.DomainError` with a stable code.
 """
 
+from datetime import timedelta
+
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from organizations import hooks
 from organizations.models import (
@@ -18,6 +21,7 @@ from organizations.models import (
 )
 from portal import errors
 from portal.audit import audit_record
+from portal.models import AuditEvent
 from portal.names import visible_name
 
 
@@ -236,3 +240,21 @@ def account_profile_update(*, actor: Account, account: Account, name: str) -> Ac
                 details={"name": {"from": before, "to": name}},
             )
     return account
+
+
+PASSWORD_RESETS_PER_HOUR = 3
+
+
+def password_reset_allowed(*, email: str) -> bool:
+    """Whether one more password-reset email may go to `email` now: at most
+    PASSWORD_RESETS_PER_HOUR an hour, counted from the audit trail, which records each one
+    (so several app servers count together)."""
+    email = normalize_email(email)
+    since = timezone.now() - timedelta(hours=1)
+    sent = AuditEvent.objects.filter(
+        action="account.password_reset_requested", target=email, created_at__gte=since
+    ).count()
+    if sent >= PASSWORD_RESETS_PER_HOUR:
+        return False
+    audit_record(actor=None, action="account.password_reset_requested", target=email)
+    return True

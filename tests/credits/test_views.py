@@ -506,3 +506,15 @@ def test_my_credits_says_what_is_true_for_each_kind_of_account(client, org_admin
         page = client.get("/credits/").content.decode()
         assert text in page, account
         assert "used first" not in page
+
+
+def test_requests_for_credits_are_limited_per_day(organization, member):
+    """Security finding: each request emails the administrator; asking and withdrawing in a
+    loop could flood them."""
+    for _ in range(5):
+        request = services.credit_request_create(account=member, amount="1")
+        services.credit_request_withdraw(account=member, credit_request=request)
+    mail.outbox.clear()
+    with pytest.raises(errors.Conflict) as refused:
+        services.credit_request_create(account=member, amount="1")
+    assert "ask again tomorrow" in refused.value.message and mail.outbox == []

@@ -258,6 +258,16 @@ def test_wrong_password_says_so_without_revealing_which_part(client, member):
     assert "do not match an account" in response.content.decode()
 
 
+def test_password_reset_emails_are_limited_per_address(client, member):
+    """Security finding: twenty reset emails to one account in seconds."""
+    from django.core import mail
+
+    for spelling in [member.email, member.email.upper()] * 10:
+        response = client.post("/accounts/password_reset/", {"email": spelling})
+        assert response.status_code == 302  # the same answer every time
+    assert len(mail.outbox) == 3
+
+
 def test_password_reset_sends_a_working_link(client, member):
     from django.core import mail
 
