@@ -186,6 +186,7 @@ SENTENCES: dict[str, Callable[[AuditEvent, Context], str]] = {
     "account.created": lambda e, c: f"created the account {c.person(e.target)}",
     "account.kind_changed": _kind_changed,
     "account.profile_changed": _profile_changed,
+    "account.password_changed": lambda e, c: "changed their password",
     "account.password_reset_requested": lambda e, c: (
         f"A password-reset link was sent to {c.person(e.target)}"
     ),

@@ -2,16 +2,27 @@
 only), which show members with their products and credit access, and the routers of licensing
 and credits, all on the one API of `portal.api`."""
 
+from typing import Literal
 from urllib.parse import urlencode
 
 from ninja import Field, Query, Router, Schema, Status
 
 from console import selectors as console_selectors
+from credits.api import QuotaPeriodOut
 from credits.api import router as credits_router
 from licensing.api import router as licensing_router
 from organizations import services
+from portal import errors
 from portal.amounts import format_amount
-from portal.api import api, require_org_token
+from portal.api import (
+    QUERY_TEXT_PATTERN,
+    AmountOut,
+    Email,
+    Page,
+    api,
+    error_answers,
+    require_org_token,
+)
 
 router = Router(tags=["organization"])
 
@@ -20,10 +31,15 @@ class OrganizationOut(Schema):
     name: str
     customer_number: str
     members: int
-    pool_available: str
+    pool_available: AmountOut
 
 
-@router.get("/org", response=OrganizationOut, summary="The token's organization")
+@router.get(
+    "/org",
+    response=OrganizationOut,
+    summary="The token's organization",
+    openapi_extra=error_answers(),
+)
 def org_detail(request):
     organization = require_org_token(request)
     return console_selectors.organization_summary(organization=organization)
@@ -37,18 +53,18 @@ MEMBERS_PER_PAGE = 100
 class MemberCreditAccessOut(Schema):
     """Named apart from the credits API's CreditAccessOut: OpenAPI keeps one schema per name."""
 
-    mode: str
-    limit: str | None
-    period: str
-    used: str | None
+    mode: Literal["disabled", "unlimited", "quota"]
+    limit: AmountOut | None = Field(description="With `quota` only")
+    period: QuotaPeriodOut
+    used: AmountOut | None
 
 
 class MemberOut(Schema):
     email: str
-    status: str
-    role: str
-    credit_access: MemberCreditAccessOut | None
-    products: list[str]
+    status: Literal["member", "invited"]
+    role: Literal["admin", "member"]
+    credit_access: MemberCreditAccessOut | None = Field(description="null for an invitation")
+    products: list[str] = Field(description="Codes of the products of the member's seats")
 
 
 class MembersPage(Schema):
@@ -57,12 +73,12 @@ class MembersPage(Schema):
 
 
 class MemberAddIn(Schema):
-    email: str = Field(..., max_length=320)
+    email: Email
 
 
 class MemberAddOut(Schema):
     email: str
-    status: str
+    status: Literal["member", "invited"]
 
 
 def _member_out(row: dict) -> dict:
@@ -89,13 +105,22 @@ def _member_out(row: dict) -> dict:
     }
 
 
-@router.get("/org/members", response=MembersPage, summary="Members and pending invitations")
-def org_members(
-    request,
-    q: str = Query("", max_length=100),
-    page: int = Query(1, ge=1, le=1_000_000),
-):
+class MemberFilters(Schema):
+    q: str = Field(
+        "", max_length=100, pattern=QUERY_TEXT_PATTERN, description="Part of an email or name"
+    )
+    page: Page = 1
+
+
+@router.get(
+    "/org/members",
+    response=MembersPage,
+    summary="Members and pending invitations",
+    openapi_extra=error_answers(errors.InvalidRequest),
+)
+def org_members(request, filters: Query[MemberFilters]):
     """R10: members (administrator included) and pending invitations, sorted by email."""
+    q, page = filters.q, filters.page
     organization = require_org_token(request)
     rows = console_selectors.member_rows_for_org(organization=organization, query=q, sort="email")
     start = (page - 1) * MEMBERS_PER_PAGE
@@ -110,7 +135,15 @@ def org_members(
 
 
 @router.post(
-    "/org/members", response={201: MemberAddOut}, summary="Add a user (or invite an email)"
+    "/org/members",
+    response={201: MemberAddOut},
+    summary="Add a user (or invite an email)",
+    openapi_extra=error_answers(
+        errors.InvalidRequest,
+        errors.AlreadyMember,
+        errors.AlreadyInvited,
+        errors.MemberOfOtherOrganization,
+    ),
 )
 def org_member_add(request, payload: MemberAddIn):
     """R6: an existing account joins at once (`member`), an unknown email is invited."""
@@ -122,8 +155,18 @@ def org_member_add(request, payload: MemberAddIn):
     return Status(201, {"email": result.email, "status": result.status})
 
 
-@router.delete("/org/members/{email}", response={204: None}, summary="Remove a user")
-def org_member_remove(request, email: str):
+@router.delete(
+    "/org/members/{email}",
+    response={204: None},
+    summary="Remove a user",
+    openapi_extra=error_answers(
+        errors.InvalidRequest,
+        errors.NotFound,
+        errors.CannotRemoveAdmin,
+        not_found="Neither a member nor invited in this organization.",
+    ),
+)
+def org_member_remove(request, email: Email):
     """R9: remove a member (seats unassigned, credit access disabled); for an invited email
     the invitation is cancelled. 404 for anyone not in this organization."""
     organization = require_org_token(request)

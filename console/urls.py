@@ -67,6 +67,12 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", views.sign_out, name="logout"),
+    path("accounts/password_change/", views.PasswordChangeView.as_view(), name="password_change"),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
     path(
         "accounts/password_reset/",
         auth_views.PasswordResetView.as_view(form_class=ThrottledPasswordResetForm),

@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -10,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 
 from organizations.forms import ProfileForm
 from organizations.models import Membership
-from organizations.services import account_profile_update
+from organizations.services import account_profile_update, password_changed_notice
 from portal.models import Announcement
 from portal.services import announcement_dismiss
 
@@ -76,3 +77,21 @@ def safe_next(request, target) -> str:
     ):
         return target
     return reverse("home")
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change, confirmed to the account by email."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        password_changed_notice(account=form.user)
+        return response
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's reset link, its new password confirmed to the account by email."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        password_changed_notice(account=form.user)
+        return response

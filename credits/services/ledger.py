@@ -30,7 +30,9 @@ from credits.selectors import (
 from portal import errors
 from portal.amounts import ZERO, parse_amount
 
-REFERENCE_RE = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
+# Applied with `fullmatch`: `re.match` with `$` would also take a trailing newline.
+REFERENCE_PATTERN = r"^[A-Za-z0-9._:-]{1,200}$"
+REFERENCE_RE = re.compile(REFERENCE_PATTERN)
 
 
 def _usage_add(*, organization_id, account_id, consumed_at, amount: Decimal) -> None:
@@ -72,10 +74,10 @@ def usage_rollups_rebuild(*, ledger=LedgerEntry, day=PoolUsageDay, month=MemberU
 
 
 def _validate_reference(reference) -> str:
-    if not isinstance(reference, str) or not REFERENCE_RE.match(reference):
+    if not isinstance(reference, str) or not REFERENCE_RE.fullmatch(reference):
         raise errors.InvalidRequest(
             "A reference is 1–200 characters of A-Z a-z 0-9 . _ : -",
-            fields={"reference": "must match ^[A-Za-z0-9._:-]{1,200}$"},
+            fields={"reference": f"must match {REFERENCE_PATTERN}"},
             field="reference",
         )
     return reference

@@ -26,6 +26,7 @@ from credits.services.ledger import _amount, _enabled_access, _lock_wallet, _wal
 from portal import errors
 from portal.amounts import format_amount
 from portal.audit import audit_record
+from portal.emails import email_send
 
 TRIAL_CREDIT_DAYS = 30
 
@@ -111,6 +112,7 @@ def _lot_add(
             "amount": format_amount(amount),
             "lot": lot.pk,
             "expires_at": lot.expires_at.isoformat() if lot.expires_at else None,
+            **({"note": note[:255]} if note else {}),
         },
     )
     return lot
@@ -182,7 +184,7 @@ def credits_grant(
         raise errors.InvalidRequest("Grant to an organization or to an account, not both.")
     amount = _amount(amount)
     with transaction.atomic():
-        return _lot_add(
+        lot = _lot_add(
             actor=actor,
             organization=organization,
             account=account,
@@ -192,6 +194,21 @@ def credits_grant(
             days=days if days is not None else settings.CREDIT_LOT_DAYS,
             note=note,
         )
+        # The recipient hears of it: the account, or the pool's administrator.
+        email_send(
+            to=organization.administrator.email if organization is not None else account.email,
+            subject=f"{format_amount(amount)} credits were granted to you"
+            if organization is None
+            else f"{format_amount(amount)} credits were added to the pool of {organization.name}",
+            template="credits_granted",
+            context={
+                "amount": format_amount(amount),
+                "organization": organization,
+                "expires_at": lot.expires_at,
+                "note": note,
+            },
+        )
+    return lot
 
 
 def trial_credits_grant(*, actor, account) -> Lot:

@@ -17,6 +17,7 @@ from licensing.models import (
 from organizations.models import Account, Organization
 from portal import errors
 from portal.audit import audit_record
+from portal.emails import email_send
 
 TERM_CHOICES = {365: "1 year", 730: "2 years", 1095: "3 years"}
 
@@ -250,6 +251,19 @@ def licenses_grant(
                 "seats": seats,
                 "kind": kind,
                 "valid_until": ends_at.isoformat() if ends_at else None,
+            },
+        )
+        email_send(
+            to=organization.administrator.email if organization else account.email,
+            subject=f"{product.name}: "
+            + (f"{seats} seat{'s' * (seats != 1)} granted" if organization else "license granted"),
+            template="licenses_granted",
+            context={
+                "organization": organization,
+                "product": product,
+                "seats": seats,
+                "kind_label": LicenseKind(kind).label.lower(),
+                "valid_until": ends_at,
             },
         )
     return licenses

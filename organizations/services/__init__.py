@@ -15,6 +15,7 @@ from organizations.services.accounts import (  # noqa: F401
     membership_create,
     organization_create,
     organization_settings_update,
+    password_changed_notice,
     password_reset_allowed,
 )
 from organizations.services.imports import (  # noqa: F401

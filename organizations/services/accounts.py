@@ -21,6 +21,7 @@ from organizations.models import (
 )
 from portal import errors
 from portal.audit import audit_record
+from portal.emails import email_send
 from portal.models import AuditEvent
 from portal.names import visible_name
 
@@ -221,6 +222,18 @@ def administrator_transfer(
             target=new_administrator.email,
             details={"from": old_admin.email, "to": new_administrator.email},
         )
+        for recipient in (new_administrator, old_admin):
+            email_send(
+                to=recipient.email,
+                subject=f"The administrator of {organization.name} changed",
+                template="administrator_transferred",
+                context={
+                    "recipient": recipient,
+                    "organization": organization,
+                    "old_administrator": old_admin,
+                    "new_administrator": new_administrator,
+                },
+            )
     return organization
 
 
@@ -258,3 +271,16 @@ def password_reset_allowed(*, email: str) -> bool:
         return False
     audit_record(actor=None, action="account.password_reset_requested", target=email)
     return True
+
+
+def password_changed_notice(*, account: Account) -> None:
+    """A changed password is confirmed by email, so that its owner hears of a change they did
+    not make (R42)."""
+    with transaction.atomic():
+        audit_record(actor=account, action="account.password_changed", target=account.email)
+        email_send(
+            to=account.email,
+            subject="Your password was changed",
+            template="password_changed",
+            context={"account": account, "when": timezone.now()},
+        )

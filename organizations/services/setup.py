@@ -53,6 +53,16 @@ def setup_request_create(
                 target=request.organization_name,
                 details={"administrator": admin.email},
             )
+            staff = Account.objects.filter(is_staff=True, is_active=True).values_list(
+                "email", flat=True
+            )
+            if staff:
+                email_send(
+                    to=sorted(staff),
+                    subject=f"New organization setup request: {request.organization_name}",
+                    template="setup_requested",
+                    context={"request": request},
+                )
     except IntegrityError as exc:
         raise errors.InvalidRequest("You already have a pending setup request.") from exc
     return request

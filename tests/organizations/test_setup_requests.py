@@ -82,6 +82,8 @@ def test_staff_confirm_in_the_admin_and_the_organization_appears(
     """R3 end to end: file → staff confirm (admin action) → organization, email, tab."""
     _file(login(requester), future_admin)
     setup_request = SetupRequest.objects.get()
+    assert mail.outbox[-1].to == [staff.email] and "Render Lab" in mail.outbox[-1].subject
+    mail.outbox.clear()  # the notice to staff; what follows is the answer
     client.force_login(staff)
     response = client.post(
         CHANGELIST,
@@ -106,6 +108,8 @@ def test_staff_reject_with_a_reason_that_the_requester_sees(
 ):
     _file(login(requester), future_admin)
     setup_request = SetupRequest.objects.get()
+    assert mail.outbox[-1].to == [staff.email] and "Render Lab" in mail.outbox[-1].subject
+    mail.outbox.clear()  # the notice to staff; what follows is the answer
     client.force_login(staff)
     ask = client.post(
         CHANGELIST, {"action": "reject_requests", "_selected_action": [setup_request.pk]}
@@ -132,6 +136,8 @@ def test_staff_reject_with_a_reason_that_the_requester_sees(
 def test_a_request_cannot_be_confirmed_twice(client, login, requester, future_admin, staff):
     _file(login(requester), future_admin)
     setup_request = SetupRequest.objects.get()
+    assert mail.outbox[-1].to == [staff.email] and "Render Lab" in mail.outbox[-1].subject
+    mail.outbox.clear()  # the notice to staff; what follows is the answer
     client.force_login(staff)
     for _ in range(2):
         client.post(
