@@ -3,11 +3,13 @@ organization's administrator acts on, answering 404 alike for "missing" and "not
 
 from functools import wraps
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
+from django.shortcuts import redirect
 
 from organizations.models import Invitation, Membership, Organization
-from portal.models import ApiToken
+from portal.models import ApiToken, AuditEvent
 
 _CACHE = "_administered_organization"
 
@@ -35,7 +37,16 @@ def org_admin_required(view):
     @login_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        request.organization = organization_for_admin_or_404(request.user)
+        try:
+            request.organization = organization_for_admin_or_404(request.user)
+        except Http404:
+            former = _formerly_administered(request.user)
+            if former is None:
+                raise
+            # The role went to someone else: the former administrator's bookmarks lead to
+            # their own start page, with the reason, not to "page not found".
+            messages.info(request, f"You are no longer the administrator of {former.name}.")
+            return redirect("home")
         request.administered_organization = request.organization
         return view(request, *args, **kwargs)
 
@@ -68,3 +79,19 @@ def api_token_for_admin_or_404(*, user, pk: int) -> ApiToken:
     if token is None:
         raise Http404("No such token.")
     return token
+
+
+def _formerly_administered(user) -> Organization | None:
+    """The organization whose administrator role `user` handed over, if they are still one of
+    its users (the role's transfer is in the audit trail)."""
+    transfer = (
+        AuditEvent.objects.filter(
+            action="organization.administrator_transferred",
+            details__from=user.email,
+            organization__memberships__account=user,
+        )
+        .select_related("organization")
+        .order_by("-created_at")
+        .first()
+    )
+    return transfer.organization if transfer is not None else None

@@ -19,6 +19,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
+    """Staff see every event with the person who acted, staff members included (R34)."""
+
     list_display = ["created_at", "action", "target", "actor", "organization", "channel"]
     list_filter = ["channel", "action"]
     search_fields = [
@@ -34,9 +36,11 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 @admin.register(Announcement)
 class AnnouncementAdmin(admin.ModelAdmin):
-    list_display = ["title", "level", "starts_at", "ends_at"]
+    list_display = ["title", "level", "starts_at", "ends_at", "created_at"]
     list_filter = ["level"]
     search_fields = ["title", "text"]
+    # When it was written is a record, not a setting.
+    readonly_fields = ["created_at"]
 
 
 @admin.register(AnnouncementDismissal)

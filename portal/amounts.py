@@ -9,7 +9,12 @@ from decimal import Decimal, InvalidOperation
 
 from portal import errors
 
-AMOUNT_RE = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,2})?$")
+# The published pattern (rules.md "JSON API"); it is always applied with `fullmatch`: `re.match`
+# with `$` would also take a trailing newline ("1\n").
+AMOUNT_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,2})?$"
+AMOUNT_RE = re.compile(AMOUNT_PATTERN)
+# What a positive amount must not be: zero, however it is written ("0", "000.00").
+ZERO_AMOUNT_PATTERN = r"^0+(\.0+)?$"
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
 
@@ -26,15 +31,15 @@ def parse_amount(value, *, field: str = "amount", allow_zero: bool = False) -> D
             fields={field: 'must be a string like "12.50"'},
             field=field,
         )
-    if text.strip().startswith("-") and AMOUNT_RE.match(text.strip()[1:]):
+    if text.strip().startswith("-") and AMOUNT_RE.fullmatch(text.strip()[1:]):
         # A negative number is a clear intent with a clear answer, not a format problem.
         raise errors.InvalidRequest(
             "The amount must be more than zero.", fields={field: "must be positive"}, field=field
         )
-    if not AMOUNT_RE.match(text):
+    if not AMOUNT_RE.fullmatch(text):
         raise errors.InvalidRequest(
             "Amounts have at most 12 digits before the point and 2 after it, with no sign.",
-            fields={field: "must match ^[0-9]{1,12}(\\.[0-9]{1,2})?$"},
+            fields={field: f"must match {AMOUNT_PATTERN}"},
             field=field,
         )
     try:

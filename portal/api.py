@@ -11,19 +11,22 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Annotated
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import connections, router
 from django.http import Http404, JsonResponse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBearer
-from pydantic import ConfigDict
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, StrictStr, WithJsonSchema
 
 from portal import errors
+from portal.amounts import AMOUNT_PATTERN, ZERO_AMOUNT_PATTERN, parse_amount
 from portal.audit import audit_channel
 from portal.models import ApiToken, Scope
 
@@ -184,8 +187,11 @@ class ErrorDetail(Schema):
     model_config = ConfigDict(extra="forbid")
 
     code: str
-    message: str
-    fields: dict[str, str] | None = None
+    message: str = Field(min_length=1)
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="Each wrong field (or `body`) and what is wrong with it; always with 400.",
+    )
 
 
 class ErrorOut(Schema):
@@ -196,20 +202,173 @@ class ErrorOut(Schema):
     error: ErrorDetail
 
 
-# Error answers every operation can give (validation, token, scope, unknown account or object);
-# writes can also conflict (409), and only a consumption can lack credits (402).
-ERROR_STATUSES = {
-    400: "The request is not valid (`invalid_request`, with `fields`).",
-    401: "No valid bearer token (`unauthenticated`).",
-    403: "The token lacks the scope (`forbidden`).",
-    404: "No such account, member or object for this token (`not_found`).",
+# --- What an operation can answer ---------------------------------------------------------------
+
+ERRORS_KEY = "x-portal-errors"
+ERROR_DESCRIPTIONS = {
+    400: "The request is not valid; `fields` names each wrong field (or `body`).",
+    401: "No valid bearer token.",
+    402: "Not enough credits.",
+    403: "The token lacks the scope this operation needs.",
+    404: "Not found for this token.",
+    409: "The change conflicts with the current state.",
 }
-WRITE_ERROR_STATUSES = {409: "The change conflicts with the current state (see the error codes)."}
-OPERATION_ERROR_STATUSES = {
-    "consumption_create": {
-        402: "Not enough credits (`insufficient_credits`, `quota_exceeded`, `no_credit_source`)."
-    },
+# Every operation needs a token (401) with a scope (403).
+ALWAYS = (errors.Unauthenticated, errors.Forbidden)
+
+
+def error_answers(*refusals: type[errors.DomainError], **descriptions: str) -> dict:
+    """`openapi_extra` of an operation: the errors it can answer besides 401 and 403, as the
+    domain errors of `portal/errors.py` (their status and code). `descriptions` replaces the
+    generic description of a status: `not_found="No account with this email."`."""
+    by_name = {"invalid": 400, "insufficient": 402, "not_found": 404, "conflict": 409}
+    return {
+        ERRORS_KEY: {
+            "codes": sorted({(cls.status, cls.code) for cls in (*ALWAYS, *refusals)}),
+            "descriptions": {by_name[key]: text for key, text in descriptions.items()},
+        }
+    }
+
+
+def _error_responses(declared: dict) -> dict:
+    codes: dict[int, list[str]] = {}
+    for status, code in declared["codes"]:
+        codes.setdefault(status, []).append(code)
+    responses = {}
+    for status, status_codes in sorted(codes.items()):
+        detail = {"type": "object", "properties": {"code": {"enum": status_codes}}}
+        if status == 400:
+            detail["required"] = ["fields"]
+            detail["properties"]["fields"] = {"type": "object", "minProperties": 1}
+        description = declared["descriptions"].get(status, ERROR_DESCRIPTIONS[status])
+        listed = ", ".join(f"`{code}`" for code in status_codes)
+        schema = {
+            "allOf": [
+                {"$ref": "#/components/schemas/ErrorOut"},
+                {"type": "object", "properties": {"error": detail}},
+            ]
+        }
+        responses[status] = {
+            "description": f"{description} Code: {listed}.",
+            "content": {"application/json": {"schema": schema}},
+        }
+    return responses
+
+
+# Operations that do not say what they answer get the answers of any operation with input.
+DEFAULT_ERRORS = error_answers(errors.InvalidRequest, errors.NotFound)[ERRORS_KEY]
+
+
+# --- Values with a format -----------------------------------------------------------------------
+
+# An email address as the API takes it: a dot-atom local part of at most 64 characters, an
+# ASCII host name (labels of at most 63 letters, digits and single hyphens, no punycode) with a
+# top-level domain of letters, 254 characters at most: what the `email` format and every
+# mail system take. Narrower than the pages (quoted local parts, non-ASCII domains): a service
+# names accounts by plain addresses. Applied with `fullmatch` (a trailing newline).
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:-?[A-Za-z0-9])*"
+EMAIL_PATTERN = rf"^{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$"
+EMAIL_RE = re.compile(EMAIL_PATTERN)
+EMAIL_MAX_LENGTH = 254
+
+
+def email_problem(value: str) -> str | None:
+    """What is wrong with `value` as an email address of the API, or None."""
+    if len(value) > EMAIL_MAX_LENGTH:
+        return f"at most {EMAIL_MAX_LENGTH} characters"
+    if not EMAIL_RE.fullmatch(value):
+        return "not a valid email address"
+    local, _, domain = value.rpartition("@")
+    if len(local) > 64 or any(len(label) > 63 for label in domain.split(".")):
+        return "not a valid email address"
+    return None
+
+
+def _check_email(value: str) -> str:
+    problem = email_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+EMAIL_SCHEMA = {
+    "type": "string",
+    "format": "email",
+    "maxLength": EMAIL_MAX_LENGTH,
+    "pattern": EMAIL_PATTERN,
 }
+# An email address in a body or in the path (percent-encoded there: an address with a `/`
+# cannot be given in a path). Compared without regard to case.
+Email = Annotated[StrictStr, AfterValidator(_check_email), WithJsonSchema(EMAIL_SCHEMA)]
+
+
+def _amount_check(*, allow_zero: bool):
+    def check(value: str) -> str:
+        try:
+            parse_amount(value, allow_zero=allow_zero)
+        except errors.InvalidRequest as exc:
+            raise ValueError(exc.fields["amount"]) from None
+        return value
+
+    return check
+
+
+_AMOUNT_SCHEMA = {"type": "string", "pattern": AMOUNT_PATTERN, "maxLength": 15}
+# An amount of credits in a body: a JSON string of at most 12 digits and 2 decimals, more than
+# zero. Numbers are refused, not rounded.
+Amount = Annotated[
+    StrictStr,
+    AfterValidator(_amount_check(allow_zero=False)),
+    WithJsonSchema(
+        {
+            **_AMOUNT_SCHEMA,
+            "not": {"pattern": ZERO_AMOUNT_PATTERN},
+            "description": "More than zero, at most 12 digits and 2 decimals, as a string",
+            "examples": ["12.50"],
+        }
+    ),
+]
+# The same, zero included (a quota's limit).
+AmountOrZero = Annotated[
+    StrictStr,
+    AfterValidator(_amount_check(allow_zero=True)),
+    WithJsonSchema(
+        {
+            **_AMOUNT_SCHEMA,
+            "description": "At most 12 digits and 2 decimals, as a string; zero allowed",
+            "examples": ["100"],
+        }
+    ),
+]
+# An amount in an answer: always two decimals.
+AmountOut = Annotated[
+    str, WithJsonSchema({"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "examples": ["12.50"]})
+]
+
+# Text in a query string: anything but NUL, which `QueryStringGuardMiddleware` refuses (400)
+# in any query string before a view runs.
+QUERY_TEXT_PATTERN = r"^[^\x00]*$"
+
+_DIGITS = re.compile(r"[0-9]{1,20}")
+
+
+def digits_only(value):
+    """A whole number in a path or a query string is digits only: no sign, space, newline,
+    point or underscore, which a lax integer parser would take ("1\n", "+1", "1_0")."""
+    if isinstance(value, str) and not _DIGITS.fullmatch(value):
+        raise ValueError("must be a whole number written with digits only")
+    return value
+
+
+PAGE_MAX = 1_000_000
+# The `page` of a list (100 items a page).
+Page = Annotated[
+    int,
+    # Before the validator: pydantic would otherwise publish `ge`/`le` for minimum/maximum.
+    Field(ge=1, le=PAGE_MAX, description="Page number, from 1"),
+    BeforeValidator(digits_only),
+]
 
 
 class JsonOnlyParser(Parser):
@@ -243,18 +402,10 @@ class PortalAPI(NinjaAPI):
         components = schema["components"].setdefault("schemas", {})
         components.update(error_schema.pop("$defs"))
         components["ErrorOut"] = error_schema
-        ref = {
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
-        }
         for methods in schema["paths"].values():
-            for method, operation in methods.items():
-                statuses = dict(ERROR_STATUSES)
-                if method in ("post", "put", "patch", "delete"):
-                    statuses.update(WRITE_ERROR_STATUSES)
-                statuses.update(OPERATION_ERROR_STATUSES.get(operation.get("operationId"), {}))
-                responses = operation.setdefault("responses", {})
-                for status, description in sorted(statuses.items()):
-                    responses.setdefault(status, {"description": description, **ref})
+            for operation in methods.values():
+                declared = operation.pop(ERRORS_KEY, DEFAULT_ERRORS)
+                operation.setdefault("responses", {}).update(_error_responses(declared))
                 for key in ("summary", "description"):
                     if key in operation:
                         operation[key] = without_rule_citations(operation[key])
@@ -345,6 +496,9 @@ def _unexpected(request, exc):
     return error_response(500, "internal_error", "Something went wrong; it has been logged.")
 
 
+# Exempt from the CSRF check, like the API's own views: the check would otherwise answer a POST
+# to an unknown path 403 before this view could answer 404.
+@csrf_exempt
 def api_not_found(request, *args, **kwargs):
     """Unknown routes under /api/ answer in the API's error format, not with an HTML page."""
     return error_response(404, "not_found", "No such endpoint.")

@@ -3,7 +3,6 @@
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 
-
 # Beyond any real list; a larger number asked for is read as this (the last page is shown).
 MAX_PAGE = 1_000_000
 

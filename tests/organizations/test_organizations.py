@@ -132,3 +132,20 @@ def test_concurrent_user_memberships_leave_one(db):
     assert len([o for o in outcomes if isinstance(o, Membership)]) == 1, outcomes
     assert len([o for o in outcomes if isinstance(o, IntegrityError)]) == 1, outcomes
     assert Membership.objects.filter(account=account, role=Role.MEMBER).count() == 1
+
+
+def test_a_former_administrator_is_sent_to_their_start_page(client, staff):
+    old = make_org_admin()
+    organization = old.administered_organization
+    add_member(organization)
+    newcomer = Membership.objects.filter(organization=organization, role="member").get().account
+    administrator_transfer(actor=staff, organization=organization, new_administrator=newcomer)
+    client.force_login(old)
+    response = client.get("/organization/", follow=True)
+    assert response.redirect_chain[0] == ("/", 302)
+    assert f"You are no longer the administrator of {organization.name}." in (
+        response.content.decode()
+    )
+    # Anyone else who never administered it still gets 404.
+    client.force_login(AccountFactory())
+    assert client.get("/organization/").status_code == 404

@@ -27,3 +27,12 @@ def test_audit_events_and_ledger_entries_are_read_only(rf, label, staff):
     assert not model_admin.has_add_permission(request)
     assert not model_admin.has_change_permission(request)
     assert not model_admin.has_delete_permission(request)
+
+
+def test_an_announcements_creation_time_is_not_editable(client, django_user_model):
+    from django.contrib import admin as django_admin
+
+    from portal.models import Announcement
+
+    model_admin = django_admin.site._registry[Announcement]
+    assert "created_at" in model_admin.get_readonly_fields(None)

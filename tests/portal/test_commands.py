@@ -120,3 +120,9 @@ def test_seed_demo_names_the_address_actually_served_and_prints_no_email(capsys,
     lines = run(capsys, "seed_demo")
     assert "Demo data is ready. Sign in at http://127.0.0.1:8765/ with:" in lines
     assert not any(line.startswith("Subject:") for line in lines)
+
+
+def test_create_account_takes_the_kind_in_any_case(capsys):
+    lines = run(capsys, "create_account", "caps@example.com", "--kind", "TRIAL")
+    assert Account.objects.get(email="caps@example.com").kind == "trial"
+    assert lines[-1] == Account.objects.get(email="caps@example.com").customer_number

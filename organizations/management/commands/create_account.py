@@ -18,6 +18,7 @@ class Command(PortalCommand):
         parser.add_argument("--staff", action="store_true", help="Vendor staff (Django admin).")
 
     def run(self, *args, email, kind, password, name, staff, **options):
+        kind = kind.strip().lower()  # "TRIAL" and "Trial" name the same kind
         try:
             validate_email(email.strip())
         except ValidationError as exc:
