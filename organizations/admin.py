@@ -6,6 +6,10 @@ from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.db import transaction
 from django.db.models import Case, IntegerField, Value, When
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import re_path, reverse
 
 from organizations import services
 from organizations.models import (
@@ -246,6 +250,56 @@ class SetupRequestAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        # A request is answered (confirmed or rejected), never deleted: it is the record.
+        return False
+
+    def get_urls(self):
+        answer = self.admin_site.admin_view(self.answer_view)
+        return [
+            re_path(
+                r"^(?P<pk>[0-9]+)/(?P<answer>confirm|reject)/$",
+                answer,
+                name="organizations_setuprequest_answer",
+            ),
+            *super().get_urls(),
+        ]
+
+    def answer_view(self, request, pk: int, answer: str):
+        """Confirm (asked once more) or reject (with the reason) from the request's page."""
+        setup_request = SetupRequest.objects.filter(pk=pk).select_related("requester").first()
+        if setup_request is None or answer not in ("confirm", "reject"):
+            raise Http404("No such request.")
+        change_url = reverse("admin:organizations_setuprequest_change", args=[pk])
+        form = RejectForm(request.POST or None) if answer == "reject" else None
+        if request.method == "POST" and (form is None or form.is_valid()):
+            try:
+                if answer == "confirm":
+                    services.setup_request_confirm(actor=request.user, request=setup_request)
+                else:
+                    services.setup_request_reject(
+                        actor=request.user,
+                        request=setup_request,
+                        reason=form.cleaned_data["reason"],
+                    )
+            except errors.DomainError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+            else:
+                done = "confirmed" if answer == "confirm" else "rejected"
+                self.message_user(
+                    request, f"{setup_request.organization_name}: {done}.", messages.SUCCESS
+                )
+            return redirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Answer a setup request",
+            "setup_request": setup_request,
+            "answer": answer,
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/organizations/setuprequest/answer.html", context)
 
     def get_queryset(self, request):
         return (

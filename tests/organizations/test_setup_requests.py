@@ -176,3 +176,32 @@ def test_nobody_else_can_withdraw_a_setup_request(login, requester, future_admin
     assert other.post(f"{SETUP_URL}{setup_request.pk}/withdraw/").status_code == 404
     setup_request.refresh_from_db()
     assert setup_request.state == "pending"
+
+
+def test_the_request_page_confirms_after_asking_once_more(
+    client, login, requester, future_admin, staff
+):
+    _file(login(requester), future_admin)
+    setup_request = SetupRequest.objects.get()
+    client.force_login(staff)
+    page = client.get(f"{CHANGELIST}{setup_request.pk}/change/").content.decode()
+    assert "Confirm…" in page and "Reject…" in page
+    asked = client.get(f"{CHANGELIST}{setup_request.pk}/confirm/")
+    assert "Confirm the setup of Render Lab?" in asked.content.decode()
+    assert not Organization.objects.filter(administrator=future_admin).exists()
+    client.post(f"{CHANGELIST}{setup_request.pk}/confirm/")
+    assert Organization.objects.filter(administrator=future_admin).exists()
+    page = client.get(f"{CHANGELIST}{setup_request.pk}/change/").content.decode()
+    assert "Confirm…" not in page
+
+
+def test_the_request_page_rejects_with_a_reason(client, login, requester, future_admin, staff):
+    _file(login(requester), future_admin)
+    setup_request = SetupRequest.objects.get()
+    client.force_login(staff)
+    url = f"{CHANGELIST}{setup_request.pk}/reject/"
+    assert client.post(url, {"reason": ""}).status_code == 200  # the reason is required
+    client.post(url, {"reason": "Use the school's account."})
+    setup_request.refresh_from_db()
+    assert setup_request.state == "rejected"
+    assert setup_request.rejection_reason == "Use the school's account."
