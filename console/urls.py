@@ -94,3 +94,5 @@ urlpatterns = [
 admin.site.site_header = "Self-Service Portal administration"
 admin.site.site_title = "Portal admin"
 admin.site.index_title = "Support and operations"
+# The lists need the width more than a second list of models beside them (the index has it).
+admin.site.enable_nav_sidebar = False

@@ -155,7 +155,15 @@ class LotMovementInline(admin.TabularInline):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
-    list_display = ["id", "created_at", "kind", "amount", "wallet", "account", "reference"]
+    list_display = ["id", "created_at", "kind", "amount", "owner", "account", "reference"]
+
+    @admin.display(description="wallet", ordering="wallet_id")
+    def owner(self, entry):
+        wallet = entry.wallet
+        if wallet.organization_id:
+            return f"{wallet.organization.name} (pool)"
+        return f"{wallet.account.email} (personal)"
+
     list_select_related = ["wallet__organization", "wallet__account", "account"]
     list_filter = ["kind"]
     search_fields = [

@@ -129,11 +129,9 @@ TIME_ZONE = "UTC"
 # lookup (measured: about a fifth of a page's template time).
 USE_I18N = False
 USE_TZ = True
-# One format for dates everywhere, the Django admin included: "5 Mar 2027", "5 Mar 2027, 14:05".
-DATE_FORMAT = "j M Y"
-DATETIME_FORMAT = "j M Y, H:i"
-SHORT_DATE_FORMAT = "j M Y"
-SHORT_DATETIME_FORMAT = "j M Y, H:i"
+# One format for dates everywhere, the Django admin included: "5 Mar 2027", "5 Mar 2027, 14:05"
+# (a format module, since the locale's formats take precedence over settings).
+FORMAT_MODULE_PATH = ["portal.formats"]
 
 # --- Static files -------------------------------------------------------------------------
 STATIC_URL = "static/"

@@ -36,3 +36,17 @@ def test_an_announcements_creation_time_is_not_editable(client, django_user_mode
 
     model_admin = django_admin.site._registry[Announcement]
     assert "created_at" in model_admin.get_readonly_fields(None)
+
+
+def test_an_accounts_page_shows_memberships_licenses_credits_and_activity(client, member, staff):
+    from tests.credits.factories import fund_personal
+    from tests.licensing.factories import ProductFactory, make_personal
+
+    make_personal(member, ProductFactory(name="Asset Library"))
+    fund_personal(member, "7.00")
+    client.force_login(staff)
+    html = client.get(f"/admin/organizations/account/{member.pk}/change/").content.decode()
+    assert "Organizations (memberships)" in html and "Personal licenses" in html
+    assert "Asset Library" in html
+    assert "7.00 credits in the ledger" in html
+    assert "credits.grant" in html  # recent activity
