@@ -7,7 +7,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from credits import services
+from credits import selectors, services
 from credits.forms import AmountField
 from credits.models import (
     CreditAccess,
@@ -39,6 +39,8 @@ class GrantForm(GrantToWalletForm):
         max_length=10, required=False, help_text="Organization's customer number (its pool)."
     )
     email = forms.EmailField(required=False, help_text="Or an account's email (personal).")
+    # Set once staff have read the warning about the account's organizations (R21).
+    understood = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def clean(self):
         data = super().clean()
@@ -100,31 +102,53 @@ class WalletAdmin(ReadOnlyAdmin):
             *super().get_urls(),
         ]
 
+    @staticmethod
+    def _personal_grant_warning(data) -> str | None:
+        """What staff must know before personal credits go to a user of organizations whose
+        pool they do not draw on yet (R21), unless they have read it already."""
+        if not data.get("account") or data.get("understood"):
+            return None
+        closed = selectors.pools_closed_by_personal_credits(account=data["account"])
+        if not closed:
+            return None
+        names = ", ".join(organization.name for organization in closed)
+        return (
+            f"{data['account'].email} is a user of {names}. With personal credits they cannot "
+            "be given access to that pool until these credits are used up or expired."
+        )
+
     def grant_view(self, request):
         """Grant credits to a pool (customer number) or an account (email)."""
         form = GrantForm(request.POST or None)
+        warning = None
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
-            try:
-                lot = _grant(
-                    request,
-                    organization=data.get("organization"),
-                    account=data.get("account"),
-                    amount=data["amount"],
-                    days=data["days"],
-                    note=data["note"],
-                )
-            except errors.DomainError as exc:
-                form.add_error(None, exc.message)
+            warning = self._personal_grant_warning(data)
+            if warning:
+                # R21: said before it happens; granted only when staff go ahead.
+                form = GrantForm(initial={**request.POST.dict(), "understood": True})
             else:
-                self.message_user(
-                    request, f"Granted {format_amount(lot.amount)} credits.", messages.SUCCESS
-                )
-                return redirect(reverse("admin:credits_wallet_changelist"))
+                try:
+                    lot = _grant(
+                        request,
+                        organization=data.get("organization"),
+                        account=data.get("account"),
+                        amount=data["amount"],
+                        days=data["days"],
+                        note=data["note"],
+                    )
+                except errors.DomainError as exc:
+                    form.add_error(None, exc.message)
+                else:
+                    self.message_user(
+                        request, f"Granted {format_amount(lot.amount)} credits.", messages.SUCCESS
+                    )
+                    return redirect(reverse("admin:credits_wallet_changelist"))
         context = {
             **self.admin_site.each_context(request),
             "title": "Grant credits",
             "form": form,
+            "warning": warning,
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "credits/admin_grant.html", context)

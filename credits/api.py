@@ -5,85 +5,172 @@ through `portal.amounts.parse_amount`, answers carry two decimals.
 """
 
 import json
+from typing import Annotated, Literal
 
 from ninja import Field, Router, Schema, Status
-from pydantic import StrictStr
+from pydantic import AfterValidator, StrictStr, WithJsonSchema
 from pydantic import ValidationError as PydanticError
 
 from credits import selectors, services
 from credits.models import CreditAccess
+from credits.services.ledger import REFERENCE_PATTERN, REFERENCE_RE
 from organizations.models import Account, normalize_email
 from portal import errors
 from portal.amounts import format_amount, parse_amount
-from portal.api import TokenAuth, require_org_token, require_scope, token_for_statement
+from portal.api import (
+    Amount,
+    AmountOrZero,
+    AmountOut,
+    Email,
+    TokenAuth,
+    error_answers,
+    require_org_token,
+    require_scope,
+    token_for_statement,
+)
 from portal.audit import audit_channel
 from portal.models import Scope
 
 router = Router(tags=["credits"])
 
 
+def _check_reference(value: str) -> str:
+    # fullmatch: `re.match` with `$` would take a trailing newline.
+    if not REFERENCE_RE.fullmatch(value):
+        raise ValueError(f"must match {REFERENCE_PATTERN}")
+    return value
+
+
+# A consumption's reference, chosen by the caller: one namespace for every consumption.
+Reference = Annotated[
+    StrictStr,
+    AfterValidator(_check_reference),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": REFERENCE_PATTERN,
+            "minLength": 1,
+            "maxLength": 200,
+            "description": "1–200 characters of A-Z a-z 0-9 . _ : -",
+            "examples": ["render-job-4711"],
+        }
+    ),
+]
+QuotaPeriodOut = Literal["none", "monthly"]
+Source = Literal["personal", "organization"]
+
+
 class QuotaOut(Schema):
-    limit: str
-    used: str
-    period: str
+    limit: AmountOut
+    used: AmountOut
+    period: QuotaPeriodOut
 
 
 class AccountCreditsOut(Schema):
     account: str
-    source: str | None
-    available: str
-    quota: QuotaOut | None
+    source: Source | None = Field(description="null: no credits to draw from")
+    available: AmountOut
+    quota: QuotaOut | None = Field(description="When the account draws under a quota")
 
 
 class ConsumptionIn(Schema):
-    account: StrictStr = Field(..., max_length=254)
-    amount: StrictStr = Field(..., max_length=32)
-    reference: StrictStr = Field(..., max_length=400)
+    account: Email
+    amount: Amount
+    reference: Reference
 
 
 class ConsumptionOut(Schema):
     reference: str
     account: str
-    amount: str
-    source: str
-    available_after: str
+    amount: AmountOut
+    source: Source
+    available_after: AmountOut
 
 
 class RefundIn(Schema):
-    amount: StrictStr | None = Field(None, max_length=32)
+    amount: Amount | None = None
 
 
 class RefundOut(Schema):
     reference: str
-    refunded: str
-    available_after: str
+    refunded: AmountOut
+    available_after: AmountOut
 
 
-class CreditAccessIn(Schema):
-    mode: StrictStr
-    limit: StrictStr | None = Field(None, max_length=32)
-    period: StrictStr | None = None
+def _no_limit(value):
+    if value is not None:
+        raise ValueError("only with mode quota")
+    return value
+
+
+def _period_none(value):
+    if value not in (None, "none"):
+        raise ValueError("only with mode quota")
+    return value
+
+
+NoLimit = Annotated[
+    None,
+    AfterValidator(_no_limit),
+    WithJsonSchema({"type": "null", "description": "Only with quota"}),
+]
+
+
+class QuotaAccessIn(Schema):
+    """A quota: `limit` credits, for all time (`none`) or each calendar month (`monthly`)."""
+
+    mode: Literal["quota"]
+    limit: AmountOrZero
+    period: Literal["none", "monthly"] | None = Field(
+        "none", description="Defaults to `none` (all time); null means `none`"
+    )
+
+
+class UnlimitedAccessIn(Schema):
+    """Draws from the pool without a limit."""
+
+    mode: Literal["unlimited"]
+    limit: NoLimit = None
+    period: Literal["none"] | None = Field("none", description="Only `none` (or null)")
+
+
+class DisabledAccessIn(Schema):
+    """Does not draw from the pool."""
+
+    mode: Literal["disabled"]
+    limit: NoLimit = None
+    period: Literal["none"] | None = Field("none", description="Only `none` (or null)")
+
+
+CreditAccessIn = Annotated[
+    QuotaAccessIn | UnlimitedAccessIn | DisabledAccessIn, Field(discriminator="mode")
+]
 
 
 class CreditAccessOut(Schema):
     email: str
-    mode: str
-    limit: str | None
-    period: str
-    used: str
+    mode: Literal["disabled", "unlimited", "quota"]
+    limit: AmountOut | None = Field(description="With `quota` only")
+    period: QuotaPeriodOut
+    used: AmountOut
 
 
 def _account_or_404(email: str) -> Account:
-    email = normalize_email(email)
-    # PostgreSQL text cannot hold NUL; no account has it in its email.
-    account = None if "\x00" in email else Account.objects.filter(email=email).first()
+    account = Account.objects.filter(email=normalize_email(email)).first()
     if account is None:
         raise errors.NotFound("No account with this email.")
     return account
 
 
-@router.get("/accounts/{email}/credits", response=AccountCreditsOut, summary="An account's credits")
-def account_credits(request, email: str):
+@router.get(
+    "/accounts/{email}/credits",
+    response=AccountCreditsOut,
+    summary="An account's credits",
+    openapi_extra=error_answers(
+        errors.InvalidRequest, errors.NotFound, not_found="No account with this email."
+    ),
+)
+def account_credits(request, email: Email):
     """R22/R23: the account's source and what it can spend now; the quota when it draws
     from an organization's pool under one."""
     require_scope(request, Scope.CREDITS_READ)
@@ -109,6 +196,18 @@ def account_credits(request, email: str):
     summary="Consume credits (idempotent by reference)",
     # The hot path: on PostgreSQL the consumption's statement checks the token too.
     auth=TokenAuth(checked_in_statement=Scope.CREDITS_CONSUME),
+    openapi_extra=error_answers(
+        errors.InvalidRequest,
+        errors.InsufficientCredits,
+        errors.QuotaExceeded,
+        errors.NoCreditSource,
+        errors.NotFound,
+        errors.ReferenceConflict,
+        insufficient="Not enough credits: the pool or the personal credits are short, the "
+        "quota would be exceeded, or the account has no credits to draw from.",
+        not_found="No account with this email.",
+        conflict="The reference was used before for another account or amount.",
+    ),
 )
 def consumption_create(request, payload: ConsumptionIn):
     """R23–R25: 201 when recorded; 200 with the first body when the reference repeats."""
@@ -138,7 +237,10 @@ def _refund_payload(request) -> RefundIn:
             raise ValueError
         return RefundIn.model_validate(data)
     except PydanticError as exc:
-        fields = {".".join(map(str, e["loc"])) or "body": e["msg"] for e in exc.errors()}
+        fields = {
+            ".".join(map(str, e["loc"])) or "body": e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
+        }
         raise errors.InvalidRequest(fields=fields) from exc
     except ValueError as exc:
         raise errors.InvalidRequest(
@@ -151,25 +253,21 @@ def _refund_payload(request) -> RefundIn:
     response=RefundOut,
     summary="Refund a consumption once, fully or partly",
     openapi_extra={
+        # The body is optional (read by `_refund_payload`), so it is described here.
         "requestBody": {
             "required": False,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "amount": {
-                                "type": "string",
-                                "pattern": "^[0-9]{1,12}(\\.[0-9]{1,2})?$",
-                            }
-                        },
-                    }
-                }
-            },
-        }
+            "content": {"application/json": {"schema": RefundIn.model_json_schema()}},
+        },
+        **error_answers(
+            errors.InvalidRequest,
+            errors.NotFound,
+            errors.AlreadyRefunded,
+            errors.RefundExceedsConsumption,
+            not_found="No consumption with this reference.",
+        ),
     },
 )
-def consumption_refund(request, reference: str):
+def consumption_refund(request, reference: Reference):
     """R26: without an amount (or without a body) the whole consumption is refunded."""
     require_scope(request, Scope.CREDITS_CONSUME)
     payload = _refund_payload(request)
@@ -182,8 +280,16 @@ def consumption_refund(request, reference: str):
     "/org/members/{email}/credit-access",
     response=CreditAccessOut,
     summary="Set a member's credit access",
+    openapi_extra=error_answers(
+        errors.InvalidRequest,
+        errors.NotFound,
+        errors.PersonalCreditsActive,
+        errors.CreditAccessEnabledElsewhere,
+        errors.NotAMember,
+        not_found="No member with this email in the organization.",
+    ),
 )
-def member_credit_access_set(request, email: str, payload: CreditAccessIn):
+def member_credit_access_set(request, email: Email, payload: CreditAccessIn):
     """R20/R21: `limit` is required with `quota` (`period` defaults to `none`) and refused
     with the other modes. 404 for anyone who is not a member of the token's organization."""
     organization = require_org_token(request)

@@ -488,3 +488,14 @@ def _usage_rollup_problems() -> list[str]:
                     f"!= ledger {expected.get(key, ZERO)}"
                 )
     return problems
+
+
+def pools_closed_by_personal_credits(*, account) -> list:
+    """The organizations whose pool `account` could draw on once given access, but not while
+    it has active personal credits (R21): its memberships whose access is disabled."""
+    return [
+        access.organization
+        for access in CreditAccess.objects.filter(account=account, mode=AccessMode.DISABLED)
+        .select_related("organization")
+        .order_by("organization__name")
+    ]

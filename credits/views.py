@@ -72,6 +72,9 @@ def _my_context(request, **forms):
         and not any(lot.origin == LotOrigin.TRIAL for lot in lots),
         "history": history.get_page(request.GET.get("page")),
         "request_organization": membership_org,
+        "closed_pools": selectors.pools_closed_by_personal_credits(account=account)
+        if summary["source"] == "personal"
+        else [],
         "my_requests": selectors.requests_for_account(account=account),
         "purchase_form": forms.get("purchase_form") or PurchaseForm(prefix="buy"),
         "request_form": forms.get("request_form") or CreditRequestForm(prefix="ask"),

@@ -130,3 +130,21 @@ def test_ledger_is_read_only_in_admin(client, staff, organization):
     response = client.post(f"/admin/credits/ledgerentry/{entry.pk}/delete/", {"post": "yes"})
     assert response.status_code == 403
     assert LedgerEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_granting_personal_credits_to_a_user_without_pool_access_warns_first(
+    client, staff, organization, member
+):
+    """R21: with personal credits the member cannot be given the pool: staff read it before
+    the grant happens, and grant only when they go ahead."""
+    client.force_login(staff)
+    first = client.post("/admin/credits/wallet/grant/", {"email": member.email, "amount": "5"})
+    html = first.content.decode()
+    assert first.status_code == 200 and f"is a user of {organization.name}" in html
+    assert "Grant anyway" in html
+    assert not Lot.objects.filter(wallet__account=member).exists()
+    second = client.post(
+        "/admin/credits/wallet/grant/", {"email": member.email, "amount": "5", "understood": "1"}
+    )
+    assert second.status_code == 302
+    assert Lot.objects.get(wallet__account=member).amount == D("5.00")

@@ -518,3 +518,11 @@ def test_requests_for_credits_are_limited_per_day(organization, member):
     with pytest.raises(errors.Conflict) as refused:
         services.credit_request_create(account=member, amount="1")
     assert "ask again tomorrow" in refused.value.message and mail.outbox == []
+
+
+def test_my_credits_explains_why_the_pool_waits_for_personal_credits(client, organization):
+    member = add_member(organization).account
+    fund_personal(member, "3.00")
+    client.force_login(member)
+    page = client.get("/credits/").content.decode()
+    assert f"Until then {organization.name} cannot give you access to its pool." in page
