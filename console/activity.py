@@ -247,8 +247,17 @@ SENTENCES: dict[str, Callable[[AuditEvent, Context], str]] = {
     ),
     "credit_access.changed": _access_changed,
     "api_token.created": lambda e, c: f"created the API token “{e.target}”",
+    "export.downloaded": lambda e, c: f"downloaded the {EXPORTS.get(e.target, 'data')} as CSV",
     "api_token.revoked": lambda e, c: f"revoked the API token “{e.target}”",
 }
+EXPORTS = {
+    "members": "list of users",
+    "seats": "list of seats",
+    "credit-history": "pool's credit history",
+    "activity": "activity",
+    "my-credit-history": "own credit history",
+}
+
 # Sentences that name their own subject: the actor is not put in front.
 WHOLE = {"credits.consumed", "credits.expired", "account.password_reset_requested"}
 

@@ -3,8 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
 from console.api import api
+from console.views import exports, members
 from console.views import home as views
-from console.views import members
 from console.views import organization as overview_views
 from organizations import urls as organizations_urls
 from organizations.forms import LoginForm, ThrottledPasswordResetForm
@@ -13,6 +13,10 @@ from portal.api import api_not_found
 # The organization's namespace: its own pages, and those that show licensing and credits too.
 organization_pages = [
     path("organization/", overview_views.overview, name="overview"),
+    path("organization/users/export.csv", exports.members, name="export_members"),
+    path("organization/licenses/export.csv", exports.seats, name="export_seats"),
+    path("organization/credits/export.csv", exports.credit_history, name="export_credit_history"),
+    path("organization/activity/export.csv", exports.activity, name="export_activity"),
     path("organization/activity/", overview_views.activity, name="activity"),
     # Users (R6–R10)
     path("organization/users/", members.users, name="users"),
@@ -66,6 +70,7 @@ urlpatterns = [
         ),
         name="login",
     ),
+    path("credits/export.csv", exports.my_credit_history, name="export_my_credit_history"),
     path("accounts/logout/", views.sign_out, name="logout"),
     path("accounts/password_change/", views.PasswordChangeView.as_view(), name="password_change"),
     path(

@@ -165,6 +165,12 @@ MATRIX = {
         ORG_ADMIN, post=ok(302), data=lambda w: {"emails": "applied@right.example"}
     ),
     "organizations:member_import_template": Rule(ORG_ADMIN, get=ok(200)),
+    # CSV exports (R41): the administrator's own organization only.
+    "organizations:export_members": Rule(ORG_ADMIN, get=ok(200)),
+    "organizations:export_seats": Rule(ORG_ADMIN, get=ok(200)),
+    "organizations:export_credit_history": Rule(ORG_ADMIN, get=ok(200)),
+    "organizations:export_activity": Rule(ORG_ADMIN, get=ok(200)),
+    "export_my_credit_history": Rule(SIGNED_IN, get=ok(200)),
     "organizations:member_import_report": Rule(
         ORG_ADMIN, get=ok(200), kwargs=pk_of("member_import"), object_in_url=True
     ),
@@ -331,7 +337,10 @@ def test_page_access(client, world, name, method, htmx):
                 problems.append(f"{role}: {status} {location!r}, expected the sign-in redirect")
         elif status not in expected:
             problems.append(f"{role}: {status}, expected one of {sorted(expected)}")
-        body = response.content.decode(errors="replace")
+        content = (
+            b"".join(response.streaming_content) if response.streaming else response.content
+        )
+        body = content.decode(errors="replace")
         if hide and role != "admin":
             leaked = [s for s in SECRETS if s in body]
             if leaked:
