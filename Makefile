@@ -27,7 +27,13 @@ run: install
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-test: install
+# Lighthouse for the browser tests (tests/e2e/test_lighthouse.py), exactly as package-lock.json
+# pins it; needs Node.js and npm (.ci/run installs Debian's when missing).
+node_modules: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch node_modules
+
+test: install node_modules
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=portal.settings.test
 	$(BIN)/pytest -n 2 -p no:cacheprovider
 
