@@ -34,14 +34,18 @@ from portal.links import url_maker
 USERS = "organizations/users.html"
 # The list's orders as the phone's "Sort by" names them (the table's headers do it on wider
 # screens).
+SORT_LABELS = {
+    "name": ("Name, A to Z", "Name, Z to A"),
+    "email": ("Email, A to Z", "Email, Z to A"),
+    "role": ("Administrator first", "Administrator last"),
+    "status": ("Invitations first", "Members first"),
+    "since": ("Oldest first", "Newest first"),
+    "credit": ("Credit access", "Credit access, reversed"),
+}
 ORDERS = [
-    ("name", "Name, A to Z"),
-    ("-name", "Name, Z to A"),
-    ("email", "Email, A to Z"),
-    ("status", "Members first"),
-    ("-since", "Newest first"),
-    ("since", "Oldest first"),
-    ("credit", "Credit access"),
+    (prefix + key, labels[descending])
+    for key, labels in SORT_LABELS.items()
+    for descending, prefix in ((0, ""), (1, "-"))
 ]
 
 

@@ -668,3 +668,12 @@ def test_the_phone_sort_list_orders_the_list_and_follows_every_swap(admin_client
     assert 'data-select-all="selected invitations"' in html
     # Unknown orders fall back to the list's default.
     assert admin_client.get(USERS, {"order": "-password"}).status_code == 200
+
+
+def test_every_order_of_the_list_has_its_phone_label():
+    """The phone's list must name the current order, or the next search would reset it."""
+    from console.views.members import ORDERS
+
+    values = {value for value, _label in ORDERS}
+    for sort in console_selectors.MEMBER_SORTS:
+        assert {sort, f"-{sort}"} <= values

@@ -78,7 +78,14 @@ def test_admin_organization_rename_is_audited_through_the_settings_service(
 
 def test_admin_account_name_change_is_checked_and_audited(staff_client, member):
     url = f"/admin/organizations/account/{member.pk}/change/"
-    form = {"email": member.email, "name": INVISIBLE, "is_active": "on"}
+    # The account page's read-only inlines (memberships, personal licenses) send their
+    # management forms too.
+    inlines = {
+        f"{prefix}-{key}": "0"
+        for prefix in ("memberships", "personal_licenses")
+        for key in ("TOTAL_FORMS", "INITIAL_FORMS")
+    }
+    form = {"email": member.email, "name": INVISIBLE, "is_active": "on", **inlines}
     response = staff_client.post(url, form)
     assert response.status_code == 200 and "Use visible characters" in response.content.decode()
     response = staff_client.post(url, {**form, "name": "Grace Hopper"})
