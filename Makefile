@@ -61,7 +61,7 @@ bench: install
 	bash benchmarks/run.sh
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) staticfiles node_modules .pytest_cache .ruff_cache
 
 # Forget the embedded servers' data (stop `make run` first); the next run starts afresh.
 clean-db:

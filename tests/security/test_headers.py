@@ -107,6 +107,8 @@ def test_htmx_may_not_evaluate_code():
     assert '"allowEval": false' in base
     assert '"allowScriptTags": false' in base
     assert '"includeIndicatorStyles": false' in base
+    # htmx would copy an element's style attribute when it settles a swap: an inline style.
+    assert '"attributesToSettle": ["class", "width", "height"]' in base
 
 
 PAGES = [
