@@ -38,7 +38,9 @@ class OrganizationOut(Schema):
     "/org",
     response=OrganizationOut,
     summary="The token's organization",
-    openapi_extra=error_answers(),
+    openapi_extra=error_answers(
+        invalid="The query string is not valid (a NUL byte, too many parameters)."
+    ),
 )
 def org_detail(request):
     organization = require_org_token(request)
@@ -116,7 +118,7 @@ class MemberFilters(Schema):
     "/org/members",
     response=MembersPage,
     summary="Members and pending invitations",
-    openapi_extra=error_answers(errors.InvalidRequest),
+    openapi_extra=error_answers(),
 )
 def org_members(request, filters: Query[MemberFilters]):
     """R10: members (administrator included) and pending invitations, sorted by email."""
@@ -139,7 +141,6 @@ def org_members(request, filters: Query[MemberFilters]):
     response={201: MemberAddOut},
     summary="Add a user (or invite an email)",
     openapi_extra=error_answers(
-        errors.InvalidRequest,
         errors.AlreadyMember,
         errors.AlreadyInvited,
         errors.MemberOfOtherOrganization,
@@ -160,7 +161,6 @@ def org_member_add(request, payload: MemberAddIn):
     response={204: None},
     summary="Remove a user",
     openapi_extra=error_answers(
-        errors.InvalidRequest,
         errors.NotFound,
         errors.CannotRemoveAdmin,
         not_found="Neither a member nor invited in this organization.",

@@ -52,7 +52,6 @@ Reference = Annotated[
             "minLength": 1,
             "maxLength": 200,
             "description": "1–200 characters of A-Z a-z 0-9 . _ : -",
-            "examples": ["render-job-4711"],
         }
     ),
 ]
@@ -99,12 +98,6 @@ class RefundOut(Schema):
 
 def _no_limit(value):
     if value is not None:
-        raise ValueError("only with mode quota")
-    return value
-
-
-def _period_none(value):
-    if value not in (None, "none"):
         raise ValueError("only with mode quota")
     return value
 
@@ -166,9 +159,7 @@ def _account_or_404(email: str) -> Account:
     "/accounts/{email}/credits",
     response=AccountCreditsOut,
     summary="An account's credits",
-    openapi_extra=error_answers(
-        errors.InvalidRequest, errors.NotFound, not_found="No account with this email."
-    ),
+    openapi_extra=error_answers(errors.NotFound, not_found="No account with this email."),
 )
 def account_credits(request, email: Email):
     """R22/R23: the account's source and what it can spend now; the quota when it draws
@@ -197,7 +188,6 @@ def account_credits(request, email: Email):
     # The hot path: on PostgreSQL the consumption's statement checks the token too.
     auth=TokenAuth(checked_in_statement=Scope.CREDITS_CONSUME),
     openapi_extra=error_answers(
-        errors.InvalidRequest,
         errors.InsufficientCredits,
         errors.QuotaExceeded,
         errors.NoCreditSource,
@@ -259,7 +249,6 @@ def _refund_payload(request) -> RefundIn:
             "content": {"application/json": {"schema": RefundIn.model_json_schema()}},
         },
         **error_answers(
-            errors.InvalidRequest,
             errors.NotFound,
             errors.AlreadyRefunded,
             errors.RefundExceedsConsumption,
@@ -281,7 +270,6 @@ def consumption_refund(request, reference: Reference):
     response=CreditAccessOut,
     summary="Set a member's credit access",
     openapi_extra=error_answers(
-        errors.InvalidRequest,
         errors.NotFound,
         errors.PersonalCreditsActive,
         errors.CreditAccessEnabledElsewhere,

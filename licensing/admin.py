@@ -26,7 +26,7 @@ from portal.names import clean_visible_name
 class GrantSeatsForm(forms.Form):
     customer_number = forms.RegexField(
         label="Organization customer number",
-        regex=r"^\s*[0-9]{10}\s*$",
+        regex=r"^\s*[0-9]{10}\s*\Z",
         error_messages={"invalid": "A customer number has 10 digits."},
     )
     seats = forms.IntegerField(min_value=1, max_value=services.MAX_GRANT_SEATS, initial=1)

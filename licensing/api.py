@@ -1,15 +1,26 @@
 """Licensing endpoints: entitlements (service) and organization seats (org:admin)."""
 
 from datetime import datetime
+from typing import Annotated, Literal
 
 from django.http import HttpResponse
 from django.urls import reverse
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Path, Query, Router, Schema
+from pydantic import BeforeValidator
 
 from licensing import selectors, services
+from licensing.models import LicenseKind
 from organizations.models import Account, normalize_email
 from portal import errors
-from portal.api import require_org_token, require_scope
+from portal.api import (
+    QUERY_TEXT_PATTERN,
+    Email,
+    Page,
+    digits_only,
+    error_answers,
+    require_org_token,
+    require_scope,
+)
 from portal.models import Scope
 
 router = Router(tags=["licensing"])
@@ -17,10 +28,15 @@ router = Router(tags=["licensing"])
 PAGE_SIZE = 100
 
 
+Kind = Literal[tuple(LicenseKind.values)]
+# A license id: a positive 64-bit integer, in digits.
+LicenseId = Annotated[int, BeforeValidator(digits_only), Path(ge=1, le=2**63 - 1)]
+
+
 class SourceOut(Schema):
-    source: str = Field(description='"personal" or "organization"')
+    source: Literal["personal", "organization"]
     license_id: int
-    kind: str
+    kind: Kind
     valid_until: datetime | None = Field(description="null: perpetual")
 
 
@@ -39,8 +55,9 @@ class EntitlementsOut(Schema):
     "/accounts/{email}/entitlements",
     response=EntitlementsOut,
     summary="What an account may use now (R14)",
+    openapi_extra=error_answers(errors.NotFound, not_found="No account with this email."),
 )
-def account_entitlements(request, email: str):
+def account_entitlements(request, email: Email):
     """The products of the account's active personal licenses and of the active
     organizational seats assigned to it, each with its sources. Scope `entitlements:read`."""
     require_scope(request, Scope.ENTITLEMENTS_READ)
@@ -56,7 +73,7 @@ def account_entitlements(request, email: str):
 class LicenseOut(Schema):
     id: int
     product: str
-    kind: str
+    kind: Kind
     valid_until: datetime | None
     active: bool
     assignee: str | None = Field(description="Email of the member; null when unassigned")
@@ -68,11 +85,18 @@ class LicensePage(Schema):
 
 
 class LicenseFilters(Schema):
-    product: str = Field("", max_length=50, description="Product code")
-    page: int = Field(1, ge=1, le=1_000_000)
+    product: str = Field(
+        "", max_length=50, pattern=QUERY_TEXT_PATTERN, description="Product code; empty: all"
+    )
+    page: Page = 1
 
 
-@router.get("/org/licenses", response=LicensePage, summary="The organization's licenses")
+@router.get(
+    "/org/licenses",
+    response=LicensePage,
+    summary="The organization's licenses",
+    openapi_extra=error_answers(),
+)
 def org_licenses(request, filters: Query[LicenseFilters]):
     """Every seat of the token's organization (100 a page), with its effective assignee."""
     organization = require_org_token(request)
@@ -92,11 +116,22 @@ def org_licenses(request, filters: Query[LicenseFilters]):
 
 
 class AssigneeIn(Schema):
-    email: str = Field(min_length=3, max_length=254)
+    email: Email
 
 
-@router.put("/org/licenses/{license_id}/assignee", response=LicenseOut, summary="Assign a seat")
-def org_license_assign(request, license_id: int, payload: AssigneeIn):
+@router.put(
+    "/org/licenses/{license_id}/assignee",
+    response=LicenseOut,
+    summary="Assign a seat",
+    openapi_extra=error_answers(
+        errors.NotFound,
+        errors.SeatUnavailable,
+        errors.DuplicateProductSeat,
+        errors.NotAMember,
+        not_found="No such seat in this organization.",
+    ),
+)
+def org_license_assign(request, license_id: LicenseId, payload: AssigneeIn):
     """Assign the seat to a member, or move it to them from its current member (R13)."""
     organization = require_org_token(request)
     seat = services.seat_assign(
@@ -110,8 +145,13 @@ def org_license_assign(request, license_id: int, payload: AssigneeIn):
     return selectors.license_api_row(seat)
 
 
-@router.delete("/org/licenses/{license_id}/assignee", response={204: None}, summary="Revoke a seat")
-def org_license_revoke(request, license_id: int):
+@router.delete(
+    "/org/licenses/{license_id}/assignee",
+    response={204: None},
+    summary="Revoke a seat",
+    openapi_extra=error_answers(errors.NotFound, not_found="No such seat in this organization."),
+)
+def org_license_revoke(request, license_id: LicenseId):
     """Unassign the seat (R13). A free seat answers 204 as well."""
     organization = require_org_token(request)
     services.seat_revoke(

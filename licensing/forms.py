@@ -92,4 +92,4 @@ class AssignForm(forms.Form):
 
 
 class CheckoutForm(forms.Form):
-    checkout_token = forms.RegexField(regex=r"^[0-9a-f]{32}$", widget=forms.HiddenInput)
+    checkout_token = forms.RegexField(regex=r"^[0-9a-f]{32}\Z", widget=forms.HiddenInput)

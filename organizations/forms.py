@@ -50,7 +50,7 @@ class SetupRequestForm(forms.Form):
     )
     admin_customer_number = forms.RegexField(
         label="Administrator's customer number",
-        regex=r"^\s*[0-9]{10}\s*$",
+        regex=r"^\s*[0-9]{10}\s*\Z",
         error_messages={"invalid": "A customer number has 10 digits."},
         help_text="Shown on that account's Account page.",
     )

@@ -213,14 +213,15 @@ ERROR_DESCRIPTIONS = {
     404: "Not found for this token.",
     409: "The change conflicts with the current state.",
 }
-# Every operation needs a token (401) with a scope (403).
-ALWAYS = (errors.Unauthenticated, errors.Forbidden)
+# Every operation needs a token (401) with a scope (403), and any request can be refused for
+# its query string (a NUL byte, too many parameters: 400), whatever the operation reads.
+ALWAYS = (errors.InvalidRequest, errors.Unauthenticated, errors.Forbidden)
 
 
 def error_answers(*refusals: type[errors.DomainError], **descriptions: str) -> dict:
-    """`openapi_extra` of an operation: the errors it can answer besides 401 and 403, as the
-    domain errors of `portal/errors.py` (their status and code). `descriptions` replaces the
-    generic description of a status: `not_found="No account with this email."`."""
+    """`openapi_extra` of an operation: the errors it can answer besides 400, 401 and 403, as
+    the domain errors of `portal/errors.py` (their status and code). `descriptions` replaces
+    the generic description of a status: `not_found="No account with this email."`."""
     by_name = {"invalid": 400, "insufficient": 402, "not_found": 404, "conflict": 409}
     return {
         ERRORS_KEY: {
@@ -255,8 +256,14 @@ def _error_responses(declared: dict) -> dict:
     return responses
 
 
-# Operations that do not say what they answer get the answers of any operation with input.
-DEFAULT_ERRORS = error_answers(errors.InvalidRequest, errors.NotFound)[ERRORS_KEY]
+# Every path and query parameter is bounded, so that no valid request comes near this limit.
+URL_TOO_LONG = (
+    "The URL is longer than the web server in front takes (gunicorn: a request line of 4,094 "
+    "bytes); no valid request is that long. Answered by that server, not in the error format."
+)
+
+# Operations that do not say what they answer get those of any operation with an object.
+DEFAULT_ERRORS = error_answers(errors.NotFound)[ERRORS_KEY]
 
 
 # --- Values with a format -----------------------------------------------------------------------
@@ -264,9 +271,10 @@ DEFAULT_ERRORS = error_answers(errors.InvalidRequest, errors.NotFound)[ERRORS_KE
 # An email address as the API takes it: a dot-atom local part of at most 64 characters, an
 # ASCII host name (labels of at most 63 letters, digits and single hyphens, no punycode) with a
 # top-level domain of letters, 254 characters at most: what the `email` format and every
-# mail system take. Narrower than the pages (quoted local parts, non-ASCII domains): a service
-# names accounts by plain addresses. Applied with `fullmatch` (a trailing newline).
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+# mail system take. Narrower than the pages (quoted local parts, non-ASCII domains, `%`, which
+# clients that pass pre-encoded paths would read as an escape): a service names accounts by
+# plain addresses. Applied with `fullmatch` (a trailing newline).
+_ATOM = r"[A-Za-z0-9!#$&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:-?[A-Za-z0-9])*"
 EMAIL_PATTERN = rf"^{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$"
 EMAIL_RE = re.compile(EMAIL_PATTERN)
@@ -405,7 +413,9 @@ class PortalAPI(NinjaAPI):
         for methods in schema["paths"].values():
             for operation in methods.values():
                 declared = operation.pop(ERRORS_KEY, DEFAULT_ERRORS)
-                operation.setdefault("responses", {}).update(_error_responses(declared))
+                responses = operation.setdefault("responses", {})
+                responses.update(_error_responses(declared))
+                responses[414] = {"description": URL_TOO_LONG}
                 for key in ("summary", "description"):
                     if key in operation:
                         operation[key] = without_rule_citations(operation[key])
@@ -445,10 +455,19 @@ def _field_errors(validation_errors: list[dict]) -> dict:
     for err in validation_errors:
         loc = [str(part) for part in err.get("loc", []) if part not in ("body", "query", "path")]
         # Pydantic names the payload argument first ("payload"); the client knows only fields.
-        if len(loc) > 1 and loc[0] in ("payload", "data", "filters"):
+        if loc and loc[0] in ("payload", "data", "filters"):
             loc = loc[1:]
-        key = ".".join(loc) or "body"
-        fields.setdefault(key, err.get("msg", "invalid value").removeprefix("Value error, "))
+        message = err.get("msg", "invalid value").removeprefix("Value error, ")
+        ctx = err.get("ctx") or {}
+        if err.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+            # A body with one shape per value of a field (`mode`): that field is wrong.
+            loc = [str(ctx.get("discriminator", "")).strip("'")]
+            expected = str(ctx.get("expected_tags", "")).replace("'", "")
+            message = f"one of {expected}" if expected else "required"
+        # A variant of such a body puts its tag first ("quota.limit"); bodies hold no nested
+        # objects, so the field is the last part.
+        key = loc[-1] if loc else "body"
+        fields.setdefault(key, message)
     return fields
 
 

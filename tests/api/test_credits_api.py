@@ -325,11 +325,16 @@ class TestConsumptionTokenCheckedInTheStatement:
         assert response.status_code == 400, response.json()
         assert response.json()["error"]["code"] == "invalid_request"
 
-    def test_a_bad_amount_with_a_scopeless_token_is_403(self, client, read_only_headers, funded):
+    def test_a_bad_amount_with_a_scopeless_token_is_400_and_charges_nothing(
+        self, client, read_only_headers, funded
+    ):
+        """The amount's format is part of the body's schema (published in the OpenAPI
+        description), checked with the body before the view checks the scope."""
         body = {"account": funded.email, "amount": "-1", "reference": "tok-3"}
         response = post(client, self.URL, body, read_only_headers)
-        assert response.status_code == 403
-        assert response.json()["error"]["code"] == "forbidden"
+        assert response.status_code == 400
+        assert response.json()["error"]["fields"] == {"amount": "must be positive"}
+        assert not LedgerEntry.objects.filter(reference="tok-3").exists()
 
     def test_a_scopeless_token_is_403_and_charges_nothing(self, client, read_only_headers, funded):
         body = {"account": funded.email, "amount": "1", "reference": "tok-4"}

@@ -337,9 +337,7 @@ def test_page_access(client, world, name, method, htmx):
                 problems.append(f"{role}: {status} {location!r}, expected the sign-in redirect")
         elif status not in expected:
             problems.append(f"{role}: {status}, expected one of {sorted(expected)}")
-        content = (
-            b"".join(response.streaming_content) if response.streaming else response.content
-        )
+        content = b"".join(response.streaming_content) if response.streaming else response.content
         body = content.decode(errors="replace")
         if hide and role != "admin":
             leaked = [s for s in SECRETS if s in body]
