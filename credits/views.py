@@ -72,8 +72,9 @@ def _my_context(request, **forms):
         and not any(lot.origin == LotOrigin.TRIAL for lot in lots),
         "history": history.get_page(request.GET.get("page")),
         "request_organization": membership_org,
+        # R21: the pools this account could be given, but not while it has personal credits.
         "closed_pools": selectors.pools_closed_by_personal_credits(account=account)
-        if summary["source"] == "personal"
+        if access is None
         else [],
         "my_requests": selectors.requests_for_account(account=account),
         "purchase_form": forms.get("purchase_form") or PurchaseForm(prefix="buy"),
