@@ -528,9 +528,7 @@ def test_my_credits_explains_why_the_pool_waits_for_personal_credits(client, org
     assert f"Until then {organization.name} cannot give you access to its pool." in page
 
 
-def test_my_credits_says_before_a_purchase_or_trial_that_the_pool_would_wait(
-    client, organization
-):
+def test_my_credits_says_before_a_purchase_or_trial_that_the_pool_would_wait(client, organization):
     member = add_member(organization).account
     client.force_login(member)
     page = client.get("/credits/").content.decode()
