@@ -158,7 +158,7 @@ def resolve_token(request, *, check_scope: bool = True) -> ApiToken:
 
 def token_for_statement(request, scope: Scope) -> PendingToken | None:
     """In an operation whose statement checks the token (`TokenAuth(checked_in_statement=…)`):
-    the pending token to hand to it, or None once the ordinary check passed (SQLite). The
+    the pending token to hand to it, or None once it was looked up already. The
     view calls it first, so from here on an error answer checks the scope too (403 before
     the view's own 400s), as `require_scope` at the top of any other view does."""
     request.token_scope_due = True
