@@ -91,6 +91,7 @@ urlpatterns = [
         "announcements/<int:pk>/dismiss/", views.dismiss_announcement, name="dismiss_announcement"
     ),
     path("", include((organizations_urls.urlpatterns + organization_pages, "organizations"))),
+    path("", include("billing.urls")),
     path("", include("licensing.urls")),
     path("", include("credits.urls")),
     path("admin/", admin.site.urls),

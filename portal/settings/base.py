@@ -170,6 +170,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 PORTAL_BASE_URL = env("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 # R16: the one grant of trial credits an account without organizational access may receive.
 TRIAL_CREDITS = env("PORTAL_TRIAL_CREDITS", default="50.00")
+# R39: the currency of every price and order (ISO 4217 code).
+PORTAL_CURRENCY = env("PORTAL_CURRENCY", default="EUR")
 # R18: purchased lots expire this many days after purchase unless told otherwise.
 CREDIT_LOT_DAYS = env.int("PORTAL_CREDIT_LOT_DAYS", default=365)
 INVITATION_DAYS = 7

@@ -14,6 +14,7 @@ from django.core import mail
 
 from credits import services as credit_services
 from credits.models import CreditAccess
+from licensing import services as licensing_services
 from organizations import services as org_services
 from portal.services import api_token_create
 from tests.factories import AccountFactory, AnnouncementFactory, add_member, make_org_admin
@@ -38,6 +39,7 @@ class World:
     announcement: object
     credit_access: object
     credit_request: object
+    order: object
     secrets: dict = field(default_factory=dict)
 
     def account(self, role):
@@ -74,6 +76,13 @@ def world(db):
     _, weak_secret = api_token_create(actor=None, name="reader", scopes=["entitlements:read"])
     seat = make_seats(organization, ProductFactory(code="studio", name="Render Studio"), 1)[0]
     credit_access = CreditAccess.objects.get(organization=organization, account=membership.account)
+    order = licensing_services.seats_purchase(
+        actor=admin,
+        organization=organization,
+        product=ProductFactory(code="billed", name="Billed Product"),
+        quantity=1,
+        term_days=365,
+    )
     credit_request = credit_services.credit_request_create(
         account=membership.account, amount=Decimal("25.00"), message="For the Friday renders"
     )
@@ -92,6 +101,7 @@ def world(db):
         announcement=AnnouncementFactory(),
         credit_access=credit_access,
         credit_request=credit_request,
+        order=order,
         secrets={
             "org": org_secret,
             "other_org": other_secret,

@@ -165,6 +165,10 @@ MATRIX = {
         ORG_ADMIN, post=ok(302), data=lambda w: {"emails": "applied@right.example"}
     ),
     "organizations:member_import_template": Rule(ORG_ADMIN, get=ok(200)),
+    # Orders (R40): the organization's for its administrator, personal ones for their buyer.
+    "billing:org_billing": Rule(ORG_ADMIN, get=ok(200)),
+    "billing:my_orders": Rule(SIGNED_IN, get=ok(200)),
+    "billing:receipt": Rule(ORG_ADMIN, get=ok(200), kwargs=pk_of("order"), object_in_url=True),
     # CSV exports (R41): the administrator's own organization only.
     "organizations:export_members": Rule(ORG_ADMIN, get=ok(200)),
     "organizations:export_seats": Rule(ORG_ADMIN, get=ok(200)),
