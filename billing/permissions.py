@@ -3,7 +3,7 @@
 from django.http import Http404
 
 from billing.models import Order
-from organizations.models import Organization
+from organizations.permissions import organization_for_admin_or_404
 
 
 def order_for_viewer_or_404(*, user, pk: int) -> Order:
@@ -17,8 +17,8 @@ def order_for_viewer_or_404(*, user, pk: int) -> Order:
     if order is None:
         raise Http404("No such order.")
     if order.organization_id is not None:
-        administers = Organization.objects.filter(pk=order.organization_id, administrator=user)
-        if not administers.exists():
+        # The organization's own check (404 for anyone who does not administer one).
+        if organization_for_admin_or_404(user).pk != order.organization_id:
             raise Http404("No such order.")
     elif order.buyer_id != user.pk:
         raise Http404("No such order.")

@@ -262,32 +262,28 @@ def invitation_cancel(*, actor: Account, invitation: Invitation) -> Invitation:
 def invitations_resend(*, actor: Account, organization: Organization, invitation_ids) -> int:
     """R6 for several pending invitations at once, in one transaction; invitations answered
     or cancelled meanwhile are passed over. Returns how many were sent again."""
-    sent = 0
-    with transaction.atomic():
-        for invitation in _pending_invitations(organization, invitation_ids):
-            invitation_resend(actor=actor, invitation=invitation)
-            sent += 1
-    return sent
+    return _for_each_pending(invitation_resend, actor, organization, invitation_ids)
 
 
 def invitations_cancel(*, actor: Account, organization: Organization, invitation_ids) -> int:
     """R6 for several pending invitations at once, in one transaction."""
-    cancelled = 0
+    return _for_each_pending(invitation_cancel, actor, organization, invitation_ids)
+
+
+def _for_each_pending(service, actor, organization: Organization, invitation_ids) -> int:
+    """Apply one invitation service to the organization's pending invitations among
+    `invitation_ids`, in id order, all in one transaction; returns how many."""
     with transaction.atomic():
-        for invitation in _pending_invitations(organization, invitation_ids):
-            invitation_cancel(actor=actor, invitation=invitation)
-            cancelled += 1
-    return cancelled
-
-
-def _pending_invitations(organization: Organization, invitation_ids) -> list[Invitation]:
-    return list(
-        Invitation.objects.filter(
-            organization=organization,
-            pk__in=list(invitation_ids),
-            state=InvitationState.PENDING,
-        ).order_by("pk")
-    )
+        invitations = list(
+            Invitation.objects.filter(
+                organization=organization,
+                pk__in=list(invitation_ids),
+                state=InvitationState.PENDING,
+            ).order_by("pk")
+        )
+        for invitation in invitations:
+            service(actor=actor, invitation=invitation)
+    return len(invitations)
 
 
 def invitation_by_token(token: str) -> Invitation | None:
