@@ -235,3 +235,8 @@ def test_upload_still_needs_the_csrf_token(org_admin, organization):
     )
     assert response.status_code == 403
     assert nothing_changed(organization)
+
+
+def test_the_apply_button_names_only_what_will_happen(admin_client, organization):
+    html = upload(admin_client, b"email\nnew1@x.example\nnew2@x.example\n").content.decode()
+    assert "Invite 2 users" in html and "Add 0" not in html
