@@ -18,6 +18,7 @@ class OrderLineInline(admin.TabularInline):
         "term_days",
         "credits",
         "unit_price",
+        "total",
     ]
 
     def has_add_permission(self, request, obj=None):
@@ -28,7 +29,9 @@ class OrderLineInline(admin.TabularInline):
 class OrderAdmin(admin.ModelAdmin):
     list_display = ["id", "created_at", "buyer", "organization", "status", "total"]
     list_filter = ["status", "lines__item"]
+    # By order number ("=id": exact), by customer number and by email.
     search_fields = [
+        "=id",
         "buyer__email",
         "buyer__customer_number",
         "organization__name",
@@ -36,7 +39,15 @@ class OrderAdmin(admin.ModelAdmin):
     ]
     list_select_related = ["buyer", "organization"]
     date_hierarchy = "created_at"
-    readonly_fields = ["buyer", "organization", "status", "total", "checkout_token", "created_at"]
+    readonly_fields = [
+        "buyer",
+        "organization",
+        "status",
+        "total",
+        "currency",
+        "checkout_token",
+        "created_at",
+    ]
     inlines = [OrderLineInline]
 
     def has_add_permission(self, request):

@@ -25,6 +25,8 @@ class Order(models.Model):
     )
     status = models.CharField(max_length=10, default="paid")
     total = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    # R39: the currency the order was priced in, kept even if the portal's setting changes.
+    currency = models.CharField(max_length=3, default="EUR")
     # One per checkout page shown: a resubmitted or double-clicked "Place order" finds the
     # order already recorded instead of buying twice.
     checkout_token = models.CharField(max_length=64, unique=True, null=True, blank=True)
@@ -52,6 +54,12 @@ class OrderLine(models.Model):
     term_days = models.PositiveIntegerField(null=True, blank=True)
     credits = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     unit_price = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    # Unit price × quantity (× years for seats and licenses), rounded half-up to cents (R39).
+    total = models.DecimalField(max_digits=16, decimal_places=2, default=0)
 
     def __str__(self):
         return f"{self.description} × {self.quantity}"
+
+    @property
+    def years(self) -> int:
+        return (self.term_days or 0) // 365

@@ -3,10 +3,12 @@ receipt that prints cleanly."""
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from billing import selectors
+from billing.pdf import receipt_pdf
 from billing.permissions import order_for_viewer_or_404
 from organizations.permissions import org_admin_required
 from portal.pagination import page_number
@@ -36,3 +38,12 @@ def my_orders(request):
 def receipt(request, pk: int):
     order = order_for_viewer_or_404(user=request.user, pk=pk)
     return render(request, "billing/receipt.html", {"order": order})
+
+
+@login_required
+@require_GET
+def receipt_pdf_download(request, pk: int):
+    order = order_for_viewer_or_404(user=request.user, pk=pk)
+    response = HttpResponse(receipt_pdf(order=order), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="receipt-order-{order.pk}.pdf"'
+    return response

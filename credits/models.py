@@ -107,6 +107,14 @@ class LedgerEntry(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     note = models.CharField(max_length=255, blank=True)
+    # R40: a purchase points at its order (its receipt); grants carry a note instead.
+    order = models.ForeignKey(
+        "billing.Order",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

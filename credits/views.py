@@ -20,6 +20,14 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_http_methods, require_POST
 
+from billing.checkout import (
+    Review,
+    add_form_error,
+    checkout_form,
+    checkout_render,
+    review_or_error,
+)
+from billing.pricing import credit_price
 from credits import selectors, services
 from credits.forms import AccessForm, CreditRequestForm, PurchaseForm, add_domain_error
 from credits.models import LotOrigin
@@ -33,6 +41,7 @@ from portal import errors
 from portal.amounts import format_amount
 from portal.links import url_maker
 from portal.pagination import WindowPaginator
+from portal.text import money
 
 MEMBERS_PER_PAGE = 25
 HISTORY_PER_PAGE = 20
@@ -78,6 +87,7 @@ def _my_context(request, **forms):
         else [],
         "my_requests": selectors.requests_for_account(account=account),
         "purchase_form": forms.get("purchase_form") or PurchaseForm(prefix="buy"),
+        "credit_price": credit_price(),
         "request_form": forms.get("request_form") or CreditRequestForm(prefix="ask"),
         "trial_credits": settings.TRIAL_CREDITS,
         "now": timezone.now(),
@@ -100,29 +110,76 @@ def my_credits(request):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def my_credits_buy(request):
-    """Buy personal credits (simulated checkout); refused with org access enabled (R21)."""
-    form = PurchaseForm(request.POST, prefix="buy")
-    if form.is_valid():
-        try:
-            lot = services.personal_credits_purchase(
-                actor=request.user, amount=form.cleaned_data["amount"]
-            )
-        except errors.OrgCreditAccessEnabled as exc:
-            # The purchase form is not shown to such accounts; say it above the page.
-            messages.error(request, exc.message)
-            return redirect("credits:my_credits")
-        except errors.DomainError as exc:
-            add_domain_error(form, exc)
-        else:
-            messages.success(
-                request,
-                f"You bought {format_amount(lot.amount)} credits; they expire on "
-                f"{lot.expires_at:%d %b %Y}.",
-            )
-            return redirect("credits:my_credits")
-    return render(request, "credits/my_credits.html", _my_context(request, purchase_form=form))
+    """Personal credits: choose, review, place (R39); refused with org access enabled (R21)."""
+    form = PurchaseForm(
+        request.POST if request.method == "POST" else request.GET or None, prefix="buy"
+    )
+    if request.method == "POST":
+        token_form = checkout_form(request, form)
+        if form.is_valid() and token_form.is_valid():
+            try:
+                lot = services.personal_credits_purchase(
+                    actor=request.user,
+                    amount=form.cleaned_data["amount"],
+                    checkout_token=token_form.cleaned_data["checkout_token"],
+                )
+            except errors.OrgCreditAccessEnabled as exc:
+                # The purchase form is not shown to such accounts; say it above the page.
+                messages.error(request, exc.message)
+                return redirect("credits:my_credits")
+            except errors.DomainError as exc:
+                add_form_error(form, exc)
+            else:
+                messages.success(request, _bought_message(lot, "You bought"))
+                return redirect("credits:my_credits")
+    review = None
+    if request.method == "GET" and form.is_bound and form.is_valid():
+        review = review_or_error(
+            form,
+            _credits_review(
+                form.cleaned_data["amount"],
+                subtitle=f"Personal credits for {request.user.email}",
+                change_url=reverse("credits:my_credits_buy"),
+            ),
+            field="amount",
+        )
+    return checkout_render(
+        request,
+        form=form,
+        review=review,
+        heading="Buy credits",
+        intro="Buy cloud credits for your own account.",
+        back_url=reverse("credits:my_credits"),
+        action=reverse("credits:my_credits_buy"),
+    )
+
+
+def _bought_message(lot, start: str) -> str:
+    return (
+        f"{start} {lot.amount:,.2f} credits (order #{lot.entry.order_id}); they expire on "
+        f"{lot.expires_at:%d %b %Y}. The receipt is on its way to your email."
+    )
+
+
+def _credits_review(amount: Decimal, *, subtitle: str, change_url: str) -> Review:
+    price = money(credit_price(), settings.PORTAL_CURRENCY)
+    line = services.credits_line(amount=amount)
+    return Review(
+        title="Cloud credits",
+        subtitle=subtitle,
+        rows=[
+            ("Price per credit", price),
+            ("Credits", f"{amount:,.2f}"),
+            ("Valid for", f"{settings.CREDIT_LOT_DAYS} days from today"),
+        ],
+        total=line.total,
+        formula=f"{price} × {amount:,.2f} credits",
+        outcome="adds the credits at once",
+        hidden={"buy-amount": format_amount(amount)},
+        change_url=f"{change_url}?{urlencode({'buy-amount': format_amount(amount)})}",
+    )
 
 
 @login_required
@@ -253,6 +310,7 @@ def _org_context(request, *, purchase_form=None, bulk_form=None):
         "threshold": threshold,
         "below_threshold": threshold is not None and pool < threshold,
         "purchase_form": purchase_form or PurchaseForm(prefix="buy"),
+        "credit_price": credit_price(),
         "bulk_form": bulk_form
         or AccessForm(prefix="bulk", initial={"mode": "quota", "period": "monthly"}),
         "page": page,
@@ -274,28 +332,46 @@ def org_credits(request):
 
 
 @org_admin_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def org_credits_buy(request):
-    """R19: the administrator buys credits for the pool (simulated checkout)."""
-    form = PurchaseForm(request.POST, prefix="buy")
-    if form.is_valid():
-        try:
-            lot = services.pool_credits_purchase(
-                actor=request.user,
-                organization=request.organization,
-                amount=form.cleaned_data["amount"],
-            )
-        except errors.DomainError as exc:
-            add_domain_error(form, exc)
-        else:
-            messages.success(
-                request,
-                f"{format_amount(lot.amount)} credits were added to the pool; they expire on "
-                f"{lot.expires_at:%d %b %Y}.",
-            )
-            return redirect("credits:org_credits")
-    return render(
-        request, "credits/org_credits.html", _org_context(request, purchase_form=form), status=422
+    """R19, R39: credits for the pool: choose, review, place (simulated checkout)."""
+    form = PurchaseForm(
+        request.POST if request.method == "POST" else request.GET or None, prefix="buy"
+    )
+    if request.method == "POST":
+        token_form = checkout_form(request, form)
+        if form.is_valid() and token_form.is_valid():
+            try:
+                lot = services.pool_credits_purchase(
+                    actor=request.user,
+                    organization=request.organization,
+                    amount=form.cleaned_data["amount"],
+                    checkout_token=token_form.cleaned_data["checkout_token"],
+                )
+            except errors.DomainError as exc:
+                add_form_error(form, exc)
+            else:
+                messages.success(request, _bought_message(lot, "The pool received"))
+                return redirect("credits:org_credits")
+    review = None
+    if request.method == "GET" and form.is_bound and form.is_valid():
+        review = review_or_error(
+            form,
+            _credits_review(
+                form.cleaned_data["amount"],
+                subtitle=f"Credits for the pool of {request.organization.name}",
+                change_url=reverse("credits:org_credits_buy"),
+            ),
+            field="amount",
+        )
+    return checkout_render(
+        request,
+        form=form,
+        review=review,
+        heading="Buy credits for the pool",
+        back_url=reverse("credits:org_credits"),
+        action=reverse("credits:org_credits_buy"),
+        organization=request.organization,
     )
 
 

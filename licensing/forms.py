@@ -89,7 +89,3 @@ class AssignForm(forms.Form):
                 "hx-sync": "this:replace",
             }
         )
-
-
-class CheckoutForm(forms.Form):
-    checkout_token = forms.RegexField(regex=r"^[0-9a-f]{32}\Z", widget=forms.HiddenInput)

@@ -1,5 +1,7 @@
 """Product catalog and licenses (seats) (R11–R16); orders live in `billing`."""
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -15,7 +17,7 @@ class Product(models.Model):
     name = models.CharField(max_length=150)
     active = models.BooleanField(default=True)
     # Simulated checkout (R15) shows a price per seat-year; no payment provider is called.
-    price = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    price = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("120.00"))
     # R16: which products take trial and beta applications on My licenses.
     trial_available = models.BooleanField(
         default=True, help_text="Accounts may apply for a 30-day trial."

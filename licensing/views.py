@@ -5,24 +5,32 @@ only (`org_admin_required`: 404 for anyone else); every seat is fetched through 
 organization, so another organization's seat is a 404 too.
 """
 
-import secrets
 from datetime import timedelta
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
+from billing.checkout import (
+    Review,
+    add_form_error,
+    checkout_form,
+    checkout_render,
+    review_or_error,
+)
 from licensing import selectors, services
 from licensing.forms import (
     ApplyForm,
     AssignForm,
-    CheckoutForm,
     LicensePurchaseForm,
     SeatPurchaseForm,
 )
@@ -33,6 +41,7 @@ from organizations.permissions import org_admin_required
 from portal import errors
 from portal.links import url_maker
 from portal.pagination import WindowPaginator
+from portal.text import money
 
 SEATS_PER_PAGE = 25
 ENDED_PER_PAGE = 20
@@ -86,10 +95,10 @@ def apply(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def personal_checkout(request):
-    """R15: simulated checkout of a personal license: review, then place a paid order."""
+    """R15, R39: a personal license: choose, review, then place a paid order."""
     form = LicensePurchaseForm(request.POST if request.method == "POST" else request.GET or None)
     if request.method == "POST":
-        token_form = CheckoutForm(request.POST)
+        token_form = checkout_form(request, form)
         if form.is_valid() and token_form.is_valid():
             try:
                 order = services.license_purchase(
@@ -99,21 +108,47 @@ def personal_checkout(request):
                     checkout_token=token_form.cleaned_data["checkout_token"],
                 )
             except errors.DomainError as exc:
-                _form_error(form, exc)
+                add_form_error(form, exc)
             else:
                 messages.success(
                     request,
                     f"Order #{order.pk} is paid: a {form.cleaned_data['product'].name} license "
-                    f"for {TERM_CHOICES[form.cleaned_data['term']]} is now yours.",
+                    f"for {TERM_CHOICES[form.cleaned_data['term']]} is now yours. The receipt "
+                    "is on its way to your email.",
                 )
                 return redirect("licensing:my_licenses")
-    return _checkout_page(
+    review = None
+    if request.method == "GET" and form.is_bound and form.is_valid():
+        review = review_or_error(form, _license_review(request, form.cleaned_data), field="term")
+    return checkout_render(
         request,
-        form,
-        quantity=1,
-        kind="license",
+        form=form,
+        review=review,
+        heading="Buy a personal license",
+        intro="Buy a personal license for your own account.",
         back_url=reverse("licensing:my_licenses"),
         action=reverse("licensing:checkout"),
+    )
+
+
+def _license_review(request, data) -> Review:
+    product, term = data["product"], data["term"]
+    years = term // 365
+    until = timezone.now() + timedelta(days=term)
+    return Review(
+        title=product.name,
+        subtitle=f"Personal license for {request.user.email}",
+        rows=[
+            ("Price per year", money(product.price, settings.PORTAL_CURRENCY)),
+            ("Licenses", "1"),
+            ("Term", f"{TERM_CHOICES[term]}, until {date_format(until, 'j M Y')}"),
+        ],
+        total=order_total(product=product, quantity=1, term_days=term),
+        formula=f"{money(product.price, settings.PORTAL_CURRENCY)} × 1 × {years} "
+        f"year{pluralize(years)}",
+        outcome="and the license is yours at once",
+        hidden={"product": product.code, "term": str(term)},
+        change_url=f"{reverse('licensing:checkout')}?product={product.code}&term={term}",
     )
 
 
@@ -422,10 +457,10 @@ def bulk_assign(request):
 @org_admin_required
 @require_http_methods(["GET", "POST"])
 def org_checkout(request):
-    """R15: simulated checkout of seats: review the order, then record it as paid."""
+    """R15, R39: seats for the organization: choose, review, then record a paid order."""
     form = SeatPurchaseForm(request.POST if request.method == "POST" else request.GET or None)
     if request.method == "POST":
-        token_form = CheckoutForm(request.POST)
+        token_form = checkout_form(request, form)
         if form.is_valid() and token_form.is_valid():
             data = form.cleaned_data
             try:
@@ -438,59 +473,49 @@ def org_checkout(request):
                     checkout_token=token_form.cleaned_data["checkout_token"],
                 )
             except errors.DomainError as exc:
-                _form_error(form, exc)
+                add_form_error(form, exc)
             else:
                 messages.success(
                     request,
                     f"Order #{order.pk} is paid: {data['quantity']} {data['product'].name} "
-                    f"seat{'s' if data['quantity'] != 1 else ''} added, unassigned.",
+                    f"seat{'s' if data['quantity'] != 1 else ''} added, unassigned. The "
+                    "receipt is on its way to your email.",
                 )
                 return redirect(_back(data["product"]))
-    return _checkout_page(
+    review = None
+    if request.method == "GET" and form.is_bound and form.is_valid():
+        review = review_or_error(
+            form, _seats_review(request.organization, form.cleaned_data), field="quantity"
+        )
+    return checkout_render(
         request,
-        form,
-        quantity=None,
-        kind="seats",
+        form=form,
+        review=review,
+        heading="Buy seats",
         back_url=reverse("licensing:org_licenses"),
         action=reverse("licensing:org_checkout"),
         organization=request.organization,
     )
 
 
-def _form_error(form, exc: errors.DomainError):
-    field = exc.field if exc.field in form.fields else None
-    form.add_error(field, exc.message)
-
-
-def _checkout_page(request, form, *, quantity, kind, back_url, action, organization=None):
-    """The order summary (unit price per seat-year, quantity, term, total) and the button
-    that places it; with errors, the form again to correct."""
-    summary = None
-    if form.is_bound and form.is_valid() and not form.errors:
-        data = form.cleaned_data
-        qty = quantity or data["quantity"]
-        now = timezone.now()
-        summary = {
-            "product": data["product"],
-            "quantity": qty,
-            "term": data["term"],
-            "term_label": TERM_CHOICES[data["term"]],
-            "years": data["term"] // 365,
-            "unit_price": data["product"].price,
-            "total": order_total(product=data["product"], quantity=qty, term_days=data["term"]),
-            "valid_until": now + timedelta(days=data["term"]),
-            "token": secrets.token_hex(16),
-        }
-    return render(
-        request,
-        "licensing/checkout.html",
-        {
-            "form": form,
-            "summary": summary,
-            "kind": kind,
-            "back_url": back_url,
-            "action": action,
-            "organization": organization,
-        },
-        status=200 if summary or not form.is_bound else 422,
+def _seats_review(organization, data) -> Review:
+    product, quantity, term = data["product"], data["quantity"], data["term"]
+    years = term // 365
+    until = timezone.now() + timedelta(days=term)
+    price = money(product.price, settings.PORTAL_CURRENCY)
+    return Review(
+        title=product.name,
+        subtitle=f"Organization seats for {organization.name}, delivered unassigned",
+        rows=[
+            ("Price per seat per year", price),
+            ("Seats", f"{quantity:,}"),
+            ("Term", f"{TERM_CHOICES[term]}, until {date_format(until, 'j M Y')}"),
+        ],
+        total=order_total(product=product, quantity=quantity, term_days=term),
+        formula=f"{price} × {quantity:,} seat{pluralize(quantity)} × {years} "
+        f"year{pluralize(years)}",
+        outcome="adds the seats, unassigned",
+        hidden={"product": product.code, "quantity": str(quantity), "term": str(term)},
+        change_url=f"{reverse('licensing:org_checkout')}?product={product.code}"
+        f"&quantity={quantity}&term={term}",
     )

@@ -11,7 +11,11 @@ from django.template import Context, Engine
 @cache
 def _text_engine() -> Engine:
     # Plain-text emails must not HTML-escape names and messages ("O'Brien", "R&D").
-    return Engine(dirs=[settings.BASE_DIR / "templates"], autoescape=False)
+    return Engine(
+        dirs=[settings.BASE_DIR / "templates"],
+        autoescape=False,
+        libraries={"portal_text": "portal.templatetags.portal_text"},
+    )
 
 
 def email_render(template: str, context: dict) -> str:

@@ -1,6 +1,6 @@
 """Small pieces of English the pages and emails share."""
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 
 def with_article(noun: str) -> str:
@@ -12,4 +12,4 @@ def with_article(noun: str) -> str:
 
 def money(amount, currency: str) -> str:
     """An amount of money with thousands separators and its currency: "1,234.50 EUR"."""
-    return f"{Decimal(amount).quantize(Decimal('0.01')):,.2f} {currency}"
+    return f"{Decimal(amount).quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,.2f} {currency}"

@@ -35,10 +35,10 @@ from credits.services.ledger import (  # noqa: F401
     usage_rollups_rebuild,
 )
 from credits.services.lots import (  # noqa: F401
-    CREDIT_UNIT_PRICE,
     TRIAL_CREDIT_DAYS,
     TrialCreditsUsed,
     credits_grant,
+    credits_line,
     personal_credits_purchase,
     pool_credits_purchase,
     trial_credits_grant,

@@ -9,8 +9,9 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from billing.models import Order, OrderLine
-from billing.services import LineSpec, order_place
+from billing.models import OrderLine
+from billing.pricing import credit_price
+from billing.services import LineSpec, order_for_checkout, order_place
 from credits.models import (
     EntryKind,
     LedgerEntry,
@@ -31,10 +32,6 @@ from portal.emails import email_send
 TRIAL_CREDIT_DAYS = 30
 
 
-# Simulated checkout: one credit costs one currency unit (R15: no payment provider is called).
-CREDIT_UNIT_PRICE = Decimal("1.00")
-
-
 class TrialCreditsUsed(errors.Conflict):
     """R16: trial credits are given once per account."""
 
@@ -52,6 +49,7 @@ def _lot_add(
     kind: str,
     days: int | None,
     note: str = "",
+    order=None,
     now=None,
 ) -> Lot:
     """Add a lot to a pool or to personal credits (R18). Caller holds a transaction.
@@ -84,6 +82,7 @@ def _lot_add(
         organization=organization,
         actor=actor if getattr(actor, "pk", None) else None,
         note=note[:255],
+        order=order,
         created_at=now,
     )
     lot = Lot.objects.create(
@@ -127,53 +126,69 @@ def _pool_available_locked(wallet_id, now) -> Decimal:
     return exact_cents(total)
 
 
-def _record_order(*, buyer, organization, amount: Decimal, days: int) -> Order:
-    total = amount * CREDIT_UNIT_PRICE
-    line = LineSpec(
+def credits_line(*, amount: Decimal) -> LineSpec:
+    """The order line for credits at the portal's price per credit (R39)."""
+    return LineSpec(
         item=OrderLine.Item.CREDITS,
         description="Cloud credits",
-        term_days=days,
+        term_days=settings.CREDIT_LOT_DAYS,
         credits=amount,
-        unit_price=CREDIT_UNIT_PRICE,
+        unit_price=credit_price(),
     )
-    order, _ = order_place(buyer=buyer, organization=organization, total=total, lines=[line])
-    return order
 
 
-def pool_credits_purchase(*, actor, organization, amount) -> Lot:
-    """R19: the administrator buys credits for the pool; a paid order is recorded (simulated
-    checkout, R15) and a lot arrives that expires after settings.CREDIT_LOT_DAYS (R18)."""
+def _credits_purchase(*, actor, organization, account, amount, checkout_token) -> Lot:
+    """One paid order and the lot it brings (R15, R19, R40), inside one transaction.
+
+    The wallet lock serializes purchases into that wallet, so a second submission of the
+    same checkout page finds the order the first placed and gets its lot back (R39)."""
     amount = _amount(amount)
-    days = settings.CREDIT_LOT_DAYS
     with transaction.atomic():
-        order = _record_order(buyer=actor, organization=organization, amount=amount, days=days)
+        _lock_wallet(_wallet_for(organization=organization, account=account).pk)
+        existing = order_for_checkout(checkout_token=checkout_token)
+        if existing is not None:
+            return Lot.objects.select_related("entry__order").get(entry__order=existing)
+        order, _ = order_place(
+            buyer=actor,
+            organization=organization,
+            lines=[credits_line(amount=amount)],
+            checkout_token=checkout_token,
+            limit_field="amount",
+        )
         return _lot_add(
             actor=actor,
             organization=organization,
+            account=account,
             amount=amount,
             origin=LotOrigin.PURCHASE,
             kind=EntryKind.PURCHASE,
-            days=days,
-            note=f"Order #{order.pk}",
+            days=settings.CREDIT_LOT_DAYS,
+            order=order,
         )
 
 
-def personal_credits_purchase(*, actor, amount) -> Lot:
+def pool_credits_purchase(*, actor, organization, amount, checkout_token: str | None = None) -> Lot:
+    """R19: the administrator buys credits for the pool; a paid order is recorded (simulated
+    checkout, R15) and a lot arrives that expires after settings.CREDIT_LOT_DAYS (R18). A
+    repeated `checkout_token` returns the lot its order brought."""
+    return _credits_purchase(
+        actor=actor,
+        organization=organization,
+        account=None,
+        amount=amount,
+        checkout_token=checkout_token,
+    )
+
+
+def personal_credits_purchase(*, actor, amount, checkout_token: str | None = None) -> Lot:
     """A user buys personal credits, unless their organizational access is enabled (R21)."""
-    amount = _amount(amount)
-    days = settings.CREDIT_LOT_DAYS
-    with transaction.atomic():
-        lot = _lot_add(
-            actor=actor,
-            account=actor,
-            amount=amount,
-            origin=LotOrigin.PURCHASE,
-            kind=EntryKind.PURCHASE,
-            days=days,
-        )
-        order = _record_order(buyer=actor, organization=None, amount=amount, days=days)
-        LedgerEntry.objects.filter(pk=lot.entry_id).update(note=f"Order #{order.pk}")
-    return lot
+    return _credits_purchase(
+        actor=actor,
+        organization=None,
+        account=actor,
+        amount=amount,
+        checkout_token=checkout_token,
+    )
 
 
 def credits_grant(

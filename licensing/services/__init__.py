@@ -10,7 +10,9 @@ The package splits the writes by subject; every service is importable from here.
 """
 
 from licensing.services.catalog import (  # noqa: F401
+    DEFAULT_SEAT_PRICE,
     PRODUCT_EDITABLE,
+    price_check,
     product_create,
     product_update,
 )
@@ -27,6 +29,7 @@ from licensing.services.purchases import (  # noqa: F401
     ProductUnavailable,
     license_purchase,
     licenses_grant,
+    order_line,
     order_total,
     seats_purchase,
 )

@@ -13,6 +13,31 @@ from portal import errors
 from portal.audit import audit_record
 from portal.names import visible_name
 
+# R39: a product created without a price sells at this price per seat per year.
+DEFAULT_SEAT_PRICE = Decimal("120.00")
+MAX_PRICE = Decimal("9999999999.99")
+
+
+def price_check(price) -> Decimal:
+    """A price per seat per year: a number of cents, zero or more (a free product is allowed)."""
+    try:
+        value = Decimal(str(price).strip())
+    except (ArithmeticError, ValueError) as exc:
+        raise errors.InvalidRequest(
+            f"{price!r} is not a price: write it like 120 or 99.50.", fields={"price": "invalid"}
+        ) from exc
+    if (
+        not value.is_finite()
+        or value < 0
+        or value > MAX_PRICE
+        or value != value.quantize(Decimal("0.01"))
+    ):
+        raise errors.InvalidRequest(
+            f"{price!r} is not a price: at most two decimals, from 0 to {MAX_PRICE:,}.",
+            fields={"price": "out of range"},
+        )
+    return value.quantize(Decimal("0.01"))
+
 
 def product_create(
     *,
@@ -39,7 +64,7 @@ def product_create(
             product = Product.objects.create(
                 code=code,
                 name=name,
-                price=price or 0,
+                price=DEFAULT_SEAT_PRICE if price is None else price_check(price),
                 active=active,
                 trial_available=trial_available,
                 beta_available=beta_available,
@@ -65,6 +90,8 @@ def product_update(*, actor, product: Product, **changes) -> Product:
         changes["name"] = visible_name(
             changes["name"], required=True, message="Give the product a name."
         )
+    if "price" in changes:
+        changes["price"] = price_check(changes["price"])
     with transaction.atomic():
         product = Product.objects.select_for_update().get(pk=product.pk)
         details = {

@@ -53,10 +53,23 @@ def _product_for_sale(product_id: int) -> Product:
     return product
 
 
+def order_line(*, product: Product, item: str, quantity: int, term_days: int) -> LineSpec:
+    """The order line for seats or a license: price per seat-year × seats × whole years."""
+    return LineSpec(
+        item=item,
+        product_code=product.code,
+        description=product.name,
+        quantity=quantity,
+        term_days=term_days,
+        unit_price=product.price,
+    )
+
+
 def order_total(*, product: Product, quantity: int, term_days: int) -> Decimal:
-    """Product.price is per seat-year; a term is a whole number of years."""
-    years = Decimal(term_days) / Decimal(365)
-    return (product.price * quantity * years).quantize(Decimal("0.01"))
+    """Product.price is per seat-year; a term is a whole number of years (R39)."""
+    return order_line(
+        product=product, item=OrderLine.Item.SEATS, quantity=quantity, term_days=term_days
+    ).total
 
 
 def _check_order(quantity: int, term_days: int) -> None:
@@ -87,18 +100,9 @@ def _order_place(
     order, lines = order_place(
         buyer=actor,
         organization=organization,
-        total=order_total(product=product, quantity=quantity, term_days=term_days),
-        lines=[
-            LineSpec(
-                item=item,
-                product_code=product.code,
-                description=product.name,
-                quantity=quantity,
-                term_days=term_days,
-                unit_price=product.price,
-            )
-        ],
+        lines=[order_line(product=product, item=item, quantity=quantity, term_days=term_days)],
         checkout_token=checkout_token,
+        limit_field="quantity" if item == OrderLine.Item.SEATS else "term",
     )
     return order, lines[0], product
 

@@ -4,6 +4,7 @@ The environment is read once here with django-environ; the modules local, test a
 only change what differs.
 """
 
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -172,6 +173,9 @@ PORTAL_BASE_URL = env("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 TRIAL_CREDITS = env("PORTAL_TRIAL_CREDITS", default="50.00")
 # R39: the currency of every price and order (ISO 4217 code).
 PORTAL_CURRENCY = env("PORTAL_CURRENCY", default="EUR")
+# R39: the price of one cloud credit, and the most one order may cost, in that currency.
+PORTAL_CREDIT_PRICE = Decimal(env("PORTAL_CREDIT_PRICE", default="1.00"))
+PORTAL_ORDER_LIMIT = Decimal(env("PORTAL_ORDER_LIMIT", default="100000.00"))
 # R18: purchased lots expire this many days after purchase unless told otherwise.
 CREDIT_LOT_DAYS = env.int("PORTAL_CREDIT_LOT_DAYS", default=365)
 INVITATION_DAYS = 7

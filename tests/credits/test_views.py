@@ -115,7 +115,9 @@ def test_admin_cannot_touch_another_organizations_access(admin_client, outsider)
 
 
 def test_buy_credits_for_the_pool(admin_client, organization):
-    response = admin_client.post("/organization/credits/buy/", {"buy-amount": "250.5"})
+    response = admin_client.post(
+        "/organization/credits/buy/", {"buy-amount": "250.5", "checkout_token": "a" * 32}
+    )
     assert response.status_code == 302
     assert Lot.objects.get(wallet__organization=organization).amount == D("250.50")
     assert Order.objects.get(organization=organization).lines.get().item == "credits"
@@ -123,7 +125,9 @@ def test_buy_credits_for_the_pool(admin_client, organization):
 
 @pytest.mark.parametrize("bad", ["", "0", "-5", "1.234", "abc", "1e5"])
 def test_buy_credits_refuses_bad_amounts_next_to_the_field(admin_client, bad):
-    response = admin_client.post("/organization/credits/buy/", {"buy-amount": bad})
+    response = admin_client.post(
+        "/organization/credits/buy/", {"buy-amount": bad, "checkout_token": "b" * 32}
+    )
     assert response.status_code == 422
     assert 'id="id_buy-amount_error"' in response.content.decode()
     assert not Lot.objects.exists()
@@ -328,11 +332,13 @@ def test_my_credits_history_fragment(client, busy_org):
 def test_my_credits_buy_personal_and_refusal_with_org_access(client, busy_org):
     freelancer = AccountFactory()
     client.force_login(freelancer)
-    response = client.post("/credits/buy/", {"buy-amount": "75"})
+    response = client.post("/credits/buy/", {"buy-amount": "75", "checkout_token": "c" * 32})
     assert response.status_code == 302
     assert Lot.objects.get(wallet__account=freelancer).amount == D("75.00")
     client.force_login(busy_org[0])
-    response = client.post("/credits/buy/", {"buy-amount": "75"}, follow=True)
+    response = client.post(
+        "/credits/buy/", {"buy-amount": "75", "checkout_token": "d" * 32}, follow=True
+    )
     assert "pool of" in response.content.decode()
     assert not Lot.objects.filter(wallet__account=busy_org[0]).exists()
 

@@ -32,7 +32,7 @@ def fails(*args):
 
 def test_create_product(capsys):
     lines = run(capsys, "create_product", "fx-suite", "FX Suite")
-    assert lines[-1] == "Created product fx-suite (FX Suite)."
+    assert lines[-1] == "Created product fx-suite (FX Suite) at 120.00 EUR per seat per year."
     assert Product.objects.get(code="fx-suite").active
     assert AuditEvent.objects.filter(action="product.created", channel="command").exists()
 

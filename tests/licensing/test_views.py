@@ -318,11 +318,11 @@ def test_org_checkout_shows_the_summary_then_records_a_paid_order(
         "/organization/licenses/checkout/", {"product": "studio", "quantity": 3, "term": 730}
     )
     assert response.status_code == 200
-    summary = response.context["summary"]
-    assert str(summary["total"]) == "720.00" and summary["unit_price"] == 120
+    review = response.context["review"]
+    assert str(review.total) == "720.00"
     html = response.content.decode()
-    assert "720.00" in html and "Place order" in html and "simulated" in html
-    data = {"product": "studio", "quantity": 3, "term": 730, "checkout_token": summary["token"]}
+    assert "720.00 EUR" in html and "Place order" in html and "simulated" in html
+    data = {"product": "studio", "quantity": 3, "term": 730, "checkout_token": review.token}
     response = admin_client.post("/organization/licenses/checkout/", data)
     assert response.status_code == 302
     order = Order.objects.get()
@@ -445,7 +445,7 @@ def test_apply_is_refused_with_the_reason_when_a_seat_of_the_product_is_assigned
 
 def test_personal_checkout_while_member(member_client, member, product):
     page = member_client.get("/licenses/checkout/", {"product": "studio", "term": 365})
-    token = page.context["summary"]["token"]
+    token = page.context["review"].token
     assert "120.00" in page.content.decode()
     response = member_client.post(
         "/licenses/checkout/", {"product": "studio", "term": 365, "checkout_token": token}
@@ -458,7 +458,7 @@ def test_personal_checkout_while_member(member_client, member, product):
 
 def test_personal_checkout_without_input_shows_the_form(member_client, product):
     response = member_client.get("/licenses/checkout/")
-    assert response.status_code == 200 and response.context["summary"] is None
+    assert response.status_code == 200 and response.context["review"] is None
     assert not response.context["form"].errors
 
 

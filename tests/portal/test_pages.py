@@ -323,7 +323,7 @@ def test_activity_reads_as_sentences_without_raw_data(admin_client, organization
 
 
 def test_a_get_of_a_post_only_address_answers_the_portals_page(admin_client):
-    response = admin_client.get("/organization/credits/buy/")
+    response = admin_client.get("/credits/trial/")
     assert response.status_code == 405 and "POST" in response["Allow"]
     assert "has no page of its own" in response.content.decode()
 

@@ -106,7 +106,7 @@ MATRIX = {
     "licensing:apply": Rule(SIGNED_IN, post=ok(302, 422)),
     "licensing:checkout": Rule(SIGNED_IN, get=ok(200), post=ok(422)),
     "credits:my_credits": Rule(SIGNED_IN, get=ok(200), post=ok(200, 405, 422)),
-    "credits:my_credits_buy": Rule(SIGNED_IN, post=ok(200, 302, 422)),
+    "credits:my_credits_buy": Rule(SIGNED_IN, get=ok(200), post=ok(200, 302, 422)),
     "credits:my_credits_trial": Rule(SIGNED_IN, post=ok(302)),
     "credits:my_credits_ask": Rule(SIGNED_IN, post=ok(200, 302, 422)),
     # Accounts that administer an organization are sent to it; the others may ask for one.
@@ -169,6 +169,7 @@ MATRIX = {
     "billing:org_billing": Rule(ORG_ADMIN, get=ok(200)),
     "billing:my_orders": Rule(SIGNED_IN, get=ok(200)),
     "billing:receipt": Rule(ORG_ADMIN, get=ok(200), kwargs=pk_of("order"), object_in_url=True),
+    "billing:receipt_pdf": Rule(ORG_ADMIN, get=ok(200), kwargs=pk_of("order"), object_in_url=True),
     # CSV exports (R41): the administrator's own organization only.
     "organizations:export_members": Rule(ORG_ADMIN, get=ok(200)),
     "organizations:export_seats": Rule(ORG_ADMIN, get=ok(200)),
@@ -204,7 +205,7 @@ MATRIX = {
     ),
     "licensing:seat_revoke": Rule(ORG_ADMIN, post=ok(200, 302), kwargs=seat, object_in_url=True),
     "credits:org_credits": Rule(ORG_ADMIN, get=ok(200), post=ok(200, 405)),
-    "credits:org_credits_buy": Rule(ORG_ADMIN, post=ok(302, 422)),
+    "credits:org_credits_buy": Rule(ORG_ADMIN, get=ok(200), post=ok(302, 422)),
     "credits:org_access_update": Rule(
         ORG_ADMIN,
         get=ok(302),
