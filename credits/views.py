@@ -17,6 +17,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -141,7 +142,7 @@ def my_credits_buy(request):
             _credits_review(
                 form.cleaned_data["amount"],
                 subtitle=f"Personal credits for {request.user.email}",
-                change_url=reverse("credits:my_credits_buy"),
+                change_url=reverse("credits:my_credits"),
             ),
             field="amount",
         )
@@ -172,13 +173,16 @@ def _credits_review(amount: Decimal, *, subtitle: str, change_url: str) -> Revie
         rows=[
             ("Price per credit", price),
             ("Credits", f"{amount:,.2f}"),
-            ("Valid for", f"{settings.CREDIT_LOT_DAYS} days from today"),
+            (
+                "Expire on",
+                date_format(timezone.now() + timedelta(days=settings.CREDIT_LOT_DAYS), "j M Y"),
+            ),
         ],
         total=line.total,
         formula=f"{price} × {amount:,.2f} credits",
         outcome="adds the credits at once",
         hidden={"buy-amount": format_amount(amount)},
-        change_url=f"{change_url}?{urlencode({'buy-amount': format_amount(amount)})}",
+        change_url=change_url,
     )
 
 
@@ -360,7 +364,7 @@ def org_credits_buy(request):
             _credits_review(
                 form.cleaned_data["amount"],
                 subtitle=f"Credits for the pool of {request.organization.name}",
-                change_url=reverse("credits:org_credits_buy"),
+                change_url=reverse("credits:org_credits"),
             ),
             field="amount",
         )

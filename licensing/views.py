@@ -146,9 +146,9 @@ def _license_review(request, data) -> Review:
         total=order_total(product=product, quantity=1, term_days=term),
         formula=f"{money(product.price, settings.PORTAL_CURRENCY)} × 1 × {years} "
         f"year{pluralize(years)}",
-        outcome="and the license is yours at once",
+        outcome="gives you the license at once",
         hidden={"product": product.code, "term": str(term)},
-        change_url=f"{reverse('licensing:checkout')}?product={product.code}&term={term}",
+        change_url=reverse("licensing:my_licenses"),
     )
 
 
@@ -514,8 +514,7 @@ def _seats_review(organization, data) -> Review:
         total=order_total(product=product, quantity=quantity, term_days=term),
         formula=f"{price} × {quantity:,} seat{pluralize(quantity)} × {years} "
         f"year{pluralize(years)}",
-        outcome="adds the seats, unassigned",
+        outcome="adds the seats (unassigned)",
         hidden={"product": product.code, "quantity": str(quantity), "term": str(term)},
-        change_url=f"{reverse('licensing:org_checkout')}?product={product.code}"
-        f"&quantity={quantity}&term={term}",
+        change_url=_back(product),
     )

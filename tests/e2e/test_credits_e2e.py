@@ -43,9 +43,10 @@ def test_buy_give_quota_consume_and_see_it_on_both_pages(
     sign_in(page, "boss@render.example", PASSWORD)
     page.goto(live_server.url + "/organization/credits/")
     page.get_by_label("Credits to buy").fill("500")
-    page.get_by_role("button", name="Buy credits").click()
+    page.get_by_role("button", name="Review order").click()
+    page.get_by_role("button", name="Place order · 500.00 EUR").click()
     page.wait_for_load_state("networkidle")
-    assert page.get_by_text("500.00 credits were added to the pool").is_visible()
+    assert page.get_by_text("The pool received 500.00 credits").is_visible()
     assert Lot.objects.get(wallet__organization=organization).remaining == 500
 
     # …and gives Mia a monthly quota of 120, inline (htmx swaps the row).

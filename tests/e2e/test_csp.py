@@ -247,11 +247,15 @@ PAGES = [
     "/organization/licenses/?product=render-studio",
     "/organization/licenses/checkout/?product=render-studio&quantity=2&term=365",
     "/organization/credits/",
+    "/organization/credits/buy/?buy-amount=250",
+    "/organization/billing/",
     "/organization/activity/",
     "/organization/settings/",
     "/licenses/",
     "/credits/",
+    "/credits/buy/?buy-amount=25",
     "/account/",
+    "/account/orders/",
 ]
 
 

@@ -154,7 +154,8 @@ def test_new_administrator_equips_an_invited_user_who_consumes_and_asks_for_more
         # Credits: buy 500 for the pool, give Nia a monthly quota of 100.
         boss.page.goto(f"{base}/organization/credits/")
         boss.page.get_by_label("Credits to buy").fill("500")
-        boss.page.get_by_role("button", name="Buy credits").click()
+        boss.page.get_by_role("button", name="Review order").click()
+        boss.page.get_by_role("button", name="Place order").click()
         boss.page.get_by_text("500.00").first.wait_for()
         row = boss.page.locator("tr", has_text="newbie@studio.example")
         row.get_by_label("Access").select_option(label="Quota")

@@ -19,6 +19,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from billing.models import Order
 from organizations.models import Account
 from tests.e2e.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.demo import demo_organization
@@ -35,10 +36,13 @@ SIGNED_IN_PAGES = [
     ("users", "/organization/users/"),
     ("licenses", "/organization/licenses/?product=render-studio"),
     ("credits", "/organization/credits/"),
+    ("credits-review", "/organization/credits/buy/?buy-amount=1250"),
+    ("billing", "/organization/billing/"),
     ("activity", "/organization/activity/"),
     ("settings", "/organization/settings/"),
     ("my-licenses", "/licenses/"),
     ("my-credits", "/credits/"),
+    ("my-orders", "/account/orders/"),
     ("account", "/account/"),
     ("sign-out", "/accounts/logout/"),  # asks first
 ]
@@ -139,6 +143,13 @@ def test_pages_score_100_for_accessibility_and_best_practices(live_server):
             {"name": name, "path": path, "mobile": False, "cookie": cookie}
             for name, path in SIGNED_IN_PAGES
         ),
+        # A receipt of the demo's seat order (R40), on a phone.
+        {
+            "name": "receipt",
+            "path": f"/orders/{Order.objects.filter(organization__isnull=False).first().pk}/",
+            "mobile": True,
+            "cookie": cookie,
+        },
     ]
     for run in runs:
         run["url"] = base + run["path"]
