@@ -63,6 +63,9 @@ class EntryKind(models.TextChoices):
     REFUND = "refund", "Refund"
     EXPIRY = "expiry", "Expiry"
     CORRECTION = "correction", "Correction"
+    # R35-R37: credits taken into a hold (opened or raised), and given back from it.
+    HOLD = "hold", "Hold"
+    RELEASE = "release", "Given back"
 
 
 class LedgerEntry(models.Model):
@@ -107,6 +110,11 @@ class LedgerEntry(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     note = models.CharField(max_length=255, blank=True)
+    # R35-R37: the hold this entry belongs to (its opening, raises, captured consumption and
+    # what it gave back); the hold's reference is on its captured consumption only.
+    hold = models.ForeignKey(
+        "Hold", on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
+    )
     # R40: a purchase points at its order (its receipt); grants carry a note instead.
     order = models.ForeignKey(
         "billing.Order",
@@ -128,8 +136,8 @@ class LedgerEntry(models.Model):
             ),
             models.CheckConstraint(condition=~Q(amount=0), name="ledger_amount_not_zero"),
             models.CheckConstraint(
-                condition=Q(kind__in=["consumption", "expiry"], amount__lt=0)
-                | Q(kind__in=["purchase", "grant", "trial", "refund"], amount__gt=0)
+                condition=Q(kind__in=["consumption", "expiry", "hold"], amount__lt=0)
+                | Q(kind__in=["purchase", "grant", "trial", "refund", "release"], amount__gt=0)
                 | Q(kind="correction"),
                 name="ledger_amount_sign_matches_kind",
             ),
@@ -149,6 +157,73 @@ class LedgerEntry(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.amount} ({self.wallet})"
+
+
+class HoldStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CAPTURED = "captured", "Captured"
+    RELEASED = "released", "Released"
+    EXPIRED = "expired", "Expired"
+
+
+class Hold(models.Model):
+    """Credits held for a running render job (R35-R38), written only by the database
+    functions in credits/sql/consume.sql. `amount` is what is held now (or was, when
+    settled); the credits themselves left their lots in the hold's ledger entries."""
+
+    reference = models.CharField(max_length=200, unique=True)
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="credit_holds"
+    )
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="holds")
+    # The pool's organization; empty for personal credits.
+    organization = models.ForeignKey(
+        "organizations.Organization",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="credit_holds",
+    )
+    opening_amount = models.DecimalField(**AMOUNT)
+    amount = models.DecimalField(**AMOUNT)
+    status = models.CharField(max_length=10, choices=HoldStatus.choices, default="open")
+    captured = models.DecimalField(**AMOUNT, null=True, blank=True)
+    # R37: the quota period the hold counts in (a monthly access's month; else empty).
+    period_start = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    settled_at = models.DateTimeField(null=True, blank=True)
+    # R38: a repeated capture or release answers what the first one answered.
+    capture_requested = models.DecimalField(**AMOUNT, null=True, blank=True)
+    settled_available_after = models.DecimalField(**AMOUNT, null=True, blank=True)
+    # Why staff released it from the admin (audited too).
+    release_reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="hold_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(captured__isnull=True)
+                | (Q(captured__gt=0) & Q(captured__lte=F("amount"))),
+                name="hold_capture_within_amount",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["wallet", "expires_at"],
+                condition=Q(status="open"),
+                name="hold_open_by_wallet",
+            ),
+            models.Index(
+                fields=["organization", "-opened_at"],
+                condition=Q(status="open"),
+                name="hold_open_by_org",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Hold {self.reference}: {self.amount} ({self.status})"
 
 
 class LotOrigin(models.TextChoices):

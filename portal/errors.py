@@ -64,6 +64,18 @@ class NoCreditSource(DomainError):
     default_message = "This account has no credits to draw from."
 
 
+class HoldNotOpen(Conflict):
+    """R37, R38: captured, released or expired."""
+
+    code = "hold_not_open"
+    default_message = "This hold is no longer open: it was captured, released or has expired."
+
+
+class CaptureExceedsHold(Conflict):
+    code = "capture_exceeds_hold"
+    default_message = "A capture cannot be more than the amount held."
+
+
 class ReferenceConflict(Conflict):
     code = "reference_conflict"
     default_message = "This reference was already used for a different consumption."

@@ -30,6 +30,17 @@ from credits.services.consumption import (  # noqa: F401
 from credits.services.expiry import (  # noqa: F401
     credits_expire,
 )
+from credits.services.holds import (  # noqa: F401
+    DEFAULT_EXPIRES_IN,
+    MAX_EXPIRES_IN,
+    HoldResult,
+    hold_capture,
+    hold_get,
+    hold_open,
+    hold_raise,
+    hold_release,
+    holds_expire,
+)
 from credits.services.ledger import (  # noqa: F401
     REFERENCE_RE,
     usage_rollups_rebuild,

@@ -83,7 +83,7 @@ def credits_consume_for_email(
     )
 
 
-_CONSUME_SQL = "SELECT * FROM credits_consume(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_CONSUME_SQL = "SELECT * FROM credits_consume(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
 
 _CONSUME_COLUMNS = [
@@ -107,6 +107,46 @@ _CONSUME_COLUMNS = [
 
 
 def _consume_in_database(*, email, amount, reference, actor, token=None) -> ConsumptionResult:
+    row = consume_statement(
+        email=email, amount=amount, reference=reference, actor=actor, token=token
+    )
+    if row is None:
+        # R25: the same reference arrived at the same moment and was recorded first.
+        account = Account.objects.get(email=email)
+        return _replay(LedgerEntry.objects.get(reference=reference), account, amount)
+    result = dict(zip(_CONSUME_COLUMNS, row, strict=True))
+    outcome = result["outcome"]
+    if outcome == "replay":
+        if (
+            result["entry_kind"] != EntryKind.CONSUMPTION
+            or result["entry_account"] != (result["account_id"])
+        ):
+            raise errors.ReferenceConflict(field="reference")
+        if -result["entry_amount"] != amount:
+            raise errors.ReferenceConflict(field="reference")
+        created = False
+    elif outcome == "hold_reference":
+        # R38: a hold's reference is never a consumption's, captured or not.
+        raise errors.ReferenceConflict(
+            "This reference belongs to a hold; capture the hold instead.", field="reference"
+        )
+    elif outcome == "created":
+        created = True
+    else:
+        raise refusal(result, token)
+    body = {
+        "reference": reference,
+        "account": email,
+        "amount": format_amount(-result["entry_amount"]),
+        "source": "organization" if result["entry_organization"] else "personal",
+        "available_after": format_amount(result["available_after"]),
+    }
+    if created:
+        _alerts_after_consumption(result, email)
+    return ConsumptionResult(body=body, created=created)
+
+
+def consume_statement(*, email, amount, reference, actor, token=None, hold_expires_at=None):
     """R22-R25 through the `credits_consume` database function (credits/sql/consume.sql).
 
     The rules and the portal's lock order in one statement: outside a transaction it
@@ -126,6 +166,7 @@ def _consume_in_database(*, email, amount, reference, actor, token=None) -> Cons
         actor.pk if getattr(actor, "pk", None) else None,
         token.digest if token is not None else None,
         token.scope if token is not None else None,
+        hold_expires_at,
     ]
     try:
         if connection.in_atomic_block:
@@ -139,44 +180,19 @@ def _consume_in_database(*, email, amount, reference, actor, token=None) -> Cons
     except IntegrityError as exc:
         if "reference" not in str(exc):
             raise
-        # R25: the same reference arrived at the same moment and was recorded first.
-        account = Account.objects.get(email=email)
-        return _replay(LedgerEntry.objects.get(reference=reference), account, amount)
-    result = dict(zip(_CONSUME_COLUMNS, row, strict=True))
-    outcome = result["outcome"]
-    if outcome == "unauthenticated":
-        raise errors.Unauthenticated()
-    if outcome == "forbidden":
-        raise errors.Forbidden(f"This token lacks the scope {token.scope}.")
-    if outcome == "no_account":
-        raise errors.NotFound("No account with this email.")
-    if outcome == "replay":
-        if (
-            result["entry_kind"] != EntryKind.CONSUMPTION
-            or result["entry_account"] != (result["account_id"])
-        ):
-            raise errors.ReferenceConflict(field="reference")
-        if -result["entry_amount"] != amount:
-            raise errors.ReferenceConflict(field="reference")
-        created = False
-    elif outcome == "created":
-        created = True
-    else:
-        raise _refusal(result, amount)
-    body = {
-        "reference": reference,
-        "account": email,
-        "amount": format_amount(-result["entry_amount"]),
-        "source": "organization" if result["entry_organization"] else "personal",
-        "available_after": format_amount(result["available_after"]),
-    }
-    if created:
-        _alerts_after_consumption(result, email)
-    return ConsumptionResult(body=body, created=created)
+        return None
+    return row
 
 
-def _refusal(result, amount) -> errors.DomainError:
+def refusal(result, token=None) -> errors.DomainError:
+    """The error for a refused statement (R22, R35, R36), from its outcome and figure."""
     outcome, figure = result["outcome"], result["figure"]
+    if outcome == "unauthenticated":
+        return errors.Unauthenticated()
+    if outcome == "forbidden":
+        return errors.Forbidden(f"This token lacks the scope {token.scope}.")
+    if outcome == "no_account":
+        return errors.NotFound("No account with this email.")
     if outcome == "no_source":
         return errors.NoCreditSource(
             "This account has no personal credits and no organizational credit access."
