@@ -3,6 +3,7 @@
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, DateField, F, OuterRef, Q, Subquery, Sum, Window
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
@@ -13,6 +14,8 @@ from credits.models import (
     CreditRequest,
     CreditRequestState,
     EntryKind,
+    Hold,
+    HoldStatus,
     LedgerEntry,
     Lot,
     LotMovement,
@@ -35,24 +38,62 @@ def unexpired_lots_q(moment=None) -> Q:
     return Q(expires_at__isnull=True) | Q(expires_at__gt=moment)
 
 
+def _expired_holds_q(moment) -> Q:
+    return Q(status=HoldStatus.OPEN, expires_at__lte=moment or timezone.now())
+
+
+_AVAILABLE_SQL = """
+SELECT coalesce((SELECT sum(l.remaining) FROM credits_lot l
+                 WHERE l.wallet_id = w.id AND l.remaining > 0
+                   AND (l.expires_at IS NULL OR l.expires_at > %(now)s)), 0)
+     - coalesce((SELECT sum(m.amount) FROM credits_hold h
+                 JOIN credits_ledgerentry e ON e.hold_id = h.id AND e.kind IN ('hold', 'release')
+                 JOIN credits_lotmovement m ON m.entry_id = e.id
+                 JOIN credits_lot l ON l.id = m.lot_id
+                 WHERE h.wallet_id = w.id AND h.status = 'open' AND h.expires_at <= %(now)s
+                   AND (l.expires_at IS NULL OR l.expires_at > %(now)s)), 0)
+FROM credits_wallet w WHERE w.{owner}_id = %(owner)s
+"""
+
+
+def _available(owner: str, owner_id, moment=None) -> Decimal:
+    """The unexpired lots' remaining amounts, plus what open holds past their expiry took
+    from those lots: from its expiry on a hold no longer counts as spent (R37), even before
+    `expire_credits` or the next consumption gives the credits back. One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _AVAILABLE_SQL.format(owner=owner),
+            {"now": moment or timezone.now(), "owner": owner_id},
+        )
+        row = cursor.fetchone()
+    return exact_cents(row[0] if row else 0)
+
+
 def pool_available(*, organization, moment=None) -> Decimal:
-    """R18: the sum of the remaining amounts of the pool's unexpired lots."""
-    total = (
-        Lot.objects.filter(wallet__organization=organization, remaining__gt=0)
-        .filter(unexpired_lots_q(moment))
-        .aggregate(total=Sum("remaining"))["total"]
-    )
-    return exact_cents(total)
+    """R18: the sum of the remaining amounts of the pool's unexpired lots (R37: expired holds
+    count as given back)."""
+    return _available("organization", getattr(organization, "pk", organization), moment)
 
 
 def personal_available(*, account, moment=None) -> Decimal:
-    """R18: the sum of the remaining amounts of the account's unexpired personal lots."""
-    total = (
-        Lot.objects.filter(wallet__account=account, remaining__gt=0)
-        .filter(unexpired_lots_q(moment))
-        .aggregate(total=Sum("remaining"))["total"]
+    """R18: the sum of the remaining amounts of the account's unexpired personal lots (R37:
+    expired holds count as given back)."""
+    return _available("account", getattr(account, "pk", account), moment)
+
+
+def expired_held_by_account(*, organization, moment=None) -> dict[int, Decimal]:
+    """Per member: what open holds past their expiry still count in the quota usage of
+    their period (R37), to be left out of "used now"."""
+    rows = (
+        Hold.objects.filter(_expired_holds_q(moment), organization=organization)
+        .values("account_id", "period_start")
+        .annotate(total=Sum("amount"))
     )
-    return exact_cents(total)
+    held: dict[int, Decimal] = {}
+    for row in rows:
+        key = (row["account_id"], row["period_start"])
+        held[key] = held.get(key, ZERO) + row["total"]
+    return held
 
 
 # --- Periods and usage (R20, R22) ---------------------------------------------------------
@@ -66,15 +107,17 @@ def current_period_start(period: str, moment=None) -> datetime | None:
     return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def access_used_now(access: CreditAccess, moment=None) -> Decimal:
+def access_used_now(access: CreditAccess, moment=None, expired_held=None) -> Decimal:
     """The usage in the current period, read from the cached figure: the cache covers the
     period starting at `period_start`, so a monthly access whose cache is of an older month
-    has used nothing yet this month."""
-    if access.period == QuotaPeriod.MONTHLY and access.period_start != current_period_start(
-        access.period, moment
-    ):
+    has used nothing yet this month. Open holds past their expiry are left out (R37);
+    `expired_held` (from `expired_held_by_account`) saves the query for a list of members."""
+    start = current_period_start(access.period, moment)
+    if access.period == QuotaPeriod.MONTHLY and access.period_start != start:
         return ZERO
-    return access.used
+    if expired_held is None:
+        expired_held = expired_held_by_account(organization=access.organization_id, moment=moment)
+    return max(access.used - expired_held.get((access.account_id, start), ZERO), ZERO)
 
 
 def alert_level_for(used: Decimal, limit: Decimal | None) -> int:
@@ -90,27 +133,39 @@ def alert_level_for(used: Decimal, limit: Decimal | None) -> int:
 
 def usage_from_ledger(*, account_id, organization_id, start=None) -> Decimal:
     """R22 from the ledger: consumptions from the pool since `start`, minus their refunds
-    (a refund counts in the period of its consumption)."""
-    consumed = LedgerEntry.objects.filter(
-        kind=EntryKind.CONSUMPTION, account_id=account_id, organization_id=organization_id
-    )
-    refunded = LedgerEntry.objects.filter(
-        kind=EntryKind.REFUND, account_id=account_id, organization_id=organization_id
-    )
+    (a refund counts in the period of its consumption), plus the holds opened since `start`
+    (R37: an open hold counts its amount, a captured one what it captured, in the period it
+    was opened in, whenever it was raised or captured)."""
+    own = {"account_id": account_id, "organization_id": organization_id}
+    consumed = LedgerEntry.objects.filter(kind=EntryKind.CONSUMPTION, hold__isnull=True, **own)
+    refunded = LedgerEntry.objects.filter(kind=EntryKind.REFUND, **own)
+    holds = Hold.objects.filter(**own)
     if start is not None:
         consumed = consumed.filter(created_at__gte=start)
-        refunded = refunded.filter(refund_of__created_at__gte=start)
+        refunded = refunded.filter(
+            Q(refund_of__hold__isnull=True, refund_of__created_at__gte=start)
+            | Q(refund_of__hold__opened_at__gte=start)
+        )
+        holds = holds.filter(opened_at__gte=start)
     taken = exact_cents(consumed.aggregate(total=Sum("amount"))["total"])
     given_back = exact_cents(refunded.aggregate(total=Sum("amount"))["total"])
-    return -taken - given_back
+    held = exact_cents(
+        holds.filter(status=HoldStatus.OPEN).aggregate(total=Sum("amount"))["total"]
+    ) + exact_cents(
+        holds.filter(status=HoldStatus.CAPTURED).aggregate(total=Sum("captured"))["total"]
+    )
+    return -taken - given_back + held
 
 
-def access_spendable(access: CreditAccess, pool: Decimal, moment=None) -> Decimal:
+def access_spendable(
+    access: CreditAccess, pool: Decimal, moment=None, expired_held=None
+) -> Decimal:
     """R22: what a member can spend from the pool under this access."""
     if access.mode == AccessMode.UNLIMITED:
         return pool
     if access.mode == AccessMode.QUOTA:
-        return max(min(access.limit - access_used_now(access, moment), pool), ZERO)
+        used = access_used_now(access, moment, expired_held)
+        return max(min(access.limit - used, pool), ZERO)
     return ZERO
 
 
@@ -349,7 +404,13 @@ def ledger_verify(moment=None) -> list[str]:
 
     entries = (
         LedgerEntry.objects.filter(
-            kind__in=[EntryKind.CONSUMPTION, EntryKind.REFUND, EntryKind.EXPIRY]
+            kind__in=[
+                EntryKind.CONSUMPTION,
+                EntryKind.REFUND,
+                EntryKind.EXPIRY,
+                EntryKind.HOLD,
+                EntryKind.RELEASE,
+            ]
         )
         .annotate(moved=Sum("movements__amount"))
         .values_list("id", "kind", "amount", "moved")
@@ -423,8 +484,40 @@ def ledger_verify(moment=None) -> list[str]:
     for entry_id in over_quota:
         problems.append(f"consumption #{entry_id} went past its quota")
 
+    problems.extend(_hold_problems())
     problems.extend(_usage_cache_problems(moment))
     problems.extend(_usage_rollup_problems())
+    return problems
+
+
+def _hold_problems() -> list[str]:
+    """R35-R38: an open hold still holds exactly its amount (its hold and release entries add
+    up to it), a settled one nothing; a captured one has its one consumption of the captured
+    amount under its reference; no plain consumption took a hold's reference."""
+    problems = []
+    holds = Hold.objects.annotate(
+        moved=Sum(
+            "entries__amount",
+            filter=Q(entries__kind__in=[EntryKind.HOLD, EntryKind.RELEASE]),
+        ),
+        consumed=Sum("entries__amount", filter=Q(entries__kind=EntryKind.CONSUMPTION)),
+    ).values_list("reference", "status", "amount", "captured", "moved", "consumed")
+    for reference, status, amount, captured, moved, consumed in holds.iterator():
+        held = -exact_cents(moved)
+        expected = amount if status == HoldStatus.OPEN else ZERO
+        if held != expected:
+            problems.append(f"hold {reference!r} ({status}) holds {held}, not {expected}")
+        if -exact_cents(consumed) != exact_cents(captured):
+            problems.append(
+                f"hold {reference!r}: consumed {-exact_cents(consumed)}, captured {captured}"
+            )
+    taken = LedgerEntry.objects.filter(
+        kind=EntryKind.CONSUMPTION,
+        hold__isnull=True,
+        reference__in=Hold.objects.values("reference"),
+    ).values_list("reference", flat=True)
+    for reference in taken:
+        problems.append(f"reference {reference!r} is both a hold and a consumption")
     return problems
 
 

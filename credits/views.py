@@ -267,10 +267,13 @@ def _access_rows(accesses, pool):
     only on a row that comes back with errors."""
     rows = []
     update_url = url_maker("credits:org_access_update")
+    expired_held = None
     for access in accesses:
+        if expired_held is None:
+            expired_held = selectors.expired_held_by_account(organization=access.organization_id)
         access.update_url = update_url(access.pk)
-        access.used_now = selectors.access_used_now(access)
-        access.spendable = selectors.access_spendable(access, pool)
+        access.used_now = selectors.access_used_now(access, expired_held=expired_held)
+        access.spendable = selectors.access_spendable(access, pool, expired_held=expired_held)
         access.limit_text = format_amount(access.limit) or ""
         access.fields_html = _access_fields_html(access)
         access.form = None

@@ -27,3 +27,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Source maps (of the API docs' bundles) are for developers' tools, not for visitors: compressing
+# them with Brotli (installed with WeasyPrint) would take most of collectstatic's minute.
+WHITENOISE_SKIP_COMPRESS_EXTENSIONS = [
+    *("jpg jpeg png gif webp zip gz tgz bz2 tbz xz br swf flv woff woff2".split()),
+    *("3gp 3gpp asf avi m4v mov mp4 mpeg mpg webm wmv map".split()),
+]

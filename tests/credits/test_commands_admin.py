@@ -70,8 +70,8 @@ def test_expire_credits_is_idempotent(organization):
     fund_pool(organization, "10.00", days=1)
     later = timezone.now() + timedelta(days=2)
     with mock.patch("django.utils.timezone.now", return_value=later):
-        assert run("expire_credits")[0].strip() == "Expired 1 lot."
-        assert run("expire_credits")[0].strip() == "Expired 0 lots."
+        assert run("expire_credits")[0].strip() == "Released 0 expired holds. Expired 1 lot."
+        assert run("expire_credits")[0].strip() == "Released 0 expired holds. Expired 0 lots."
     assert LedgerEntry.objects.filter(kind="expiry").count() == 1
 
 
