@@ -1,14 +1,16 @@
-"""Credit endpoints: balances, consumptions and refunds (service), credit access (org:admin).
+"""Credit endpoints: balances, consumptions, refunds and holds (service), credit access
+(org:admin).
 
 Amounts travel as strings (rules.md "JSON API"): numbers are refused by the schema, text goes
 through `portal.amounts.parse_amount`, answers carry two decimals.
 """
 
 import json
+from datetime import datetime
 from typing import Annotated, Literal
 
 from ninja import Field, Router, Schema, Status
-from pydantic import AfterValidator, StrictStr, WithJsonSchema
+from pydantic import AfterValidator, StrictInt, StrictStr, WithJsonSchema
 from pydantic import ValidationError as PydanticError
 
 from credits import selectors, services
@@ -210,12 +212,13 @@ def consumption_create(request, payload: ConsumptionIn):
     return Status(201 if result.created else 200, result.body)
 
 
-def _refund_payload(request) -> RefundIn:
-    """The refund body is optional, so it is read here rather than by the schema binding;
-    when there is one, it is JSON declared as such, as everywhere else in the API."""
+def _refund_payload(request, schema=None):
+    """The refund (or capture) body is optional, so it is read here rather than by the schema
+    binding; when there is one, it is JSON declared as such, as everywhere else in the API."""
+    schema = schema or RefundIn
     body = request.body
     if not body.strip():
-        return RefundIn()
+        return schema()
     if request.content_type != "application/json":
         raise errors.InvalidRequest(
             "The body must be JSON (Content-Type: application/json).",
@@ -225,7 +228,7 @@ def _refund_payload(request) -> RefundIn:
         data = json.loads(body)
         if not isinstance(data, dict):
             raise ValueError
-        return RefundIn.model_validate(data)
+        return schema.model_validate(data)
     except PydanticError as exc:
         fields = {
             ".".join(map(str, e["loc"])) or "body": e["msg"].removeprefix("Value error, ")
@@ -263,6 +266,201 @@ def consumption_refund(request, reference: Reference):
     amount = None if payload.amount is None else parse_amount(payload.amount)
     with audit_channel("api"):
         return services.credits_refund(reference=reference, amount=amount)
+
+
+# --- Holds (R35-R38) -------------------------------------------------------------------------
+
+HoldStatusOut = Literal["open", "captured", "released", "expired"]
+
+
+class HoldIn(Schema):
+    account: Email
+    amount: Amount
+    reference: Reference
+    expires_in: StrictInt | None = Field(
+        None,
+        ge=1,
+        le=604_800,
+        description="Seconds until the hold expires: 1 to 604800 (7 days); default 86400.",
+    )
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "account": "mia@studio.example",
+                    "amount": "40.00",
+                    "reference": "farm-7:job-1042",
+                    "expires_in": 7200,
+                }
+            ]
+        }
+    }
+
+
+class HoldRaiseIn(Schema):
+    amount: Amount = Field(description="The hold's new total, at least what it holds now.")
+
+    model_config = {"json_schema_extra": {"examples": [{"amount": "65.00"}]}}
+
+
+class HoldCaptureIn(Schema):
+    amount: Amount | None = Field(None, description="At most the amount held; default: all.")
+
+    model_config = {"json_schema_extra": {"examples": [{"amount": "52.30"}]}}
+
+
+class HoldOut(Schema):
+    reference: str
+    account: str
+    source: Source
+    amount: AmountOut = Field(description="Held now, or when the hold was settled")
+    status: HoldStatusOut
+    captured: AmountOut | None = Field(description="null until captured")
+    expires_at: datetime
+    available_after: AmountOut = Field(
+        description="What the account can spend now, once the operation is done"
+    )
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "reference": "farm-7:job-1042",
+                    "account": "mia@studio.example",
+                    "source": "organization",
+                    "amount": "40.00",
+                    "status": "open",
+                    "captured": None,
+                    "expires_at": "2026-11-29T14:00:00Z",
+                    "available_after": "460.00",
+                }
+            ]
+        }
+    }
+
+
+_HOLD_REFUSALS = (
+    errors.InsufficientCredits,
+    errors.QuotaExceeded,
+    errors.NoCreditSource,
+)
+
+
+@router.post(
+    "/credits/holds",
+    response={200: HoldOut, 201: HoldOut},
+    summary="Hold credits for a running job (idempotent by reference)",
+    auth=TokenAuth(checked_in_statement=Scope.CREDITS_CONSUME),
+    openapi_extra=error_answers(
+        *_HOLD_REFUSALS,
+        errors.NotFound,
+        errors.ReferenceConflict,
+        insufficient="Not enough credits for the hold: the pool or the personal credits are "
+        "short, the quota would be exceeded, or the account has no credits to draw from.",
+        not_found="No account with this email.",
+        conflict="The reference was used before: by a consumption, or by a hold of another "
+        "account or amount.",
+    ),
+)
+def hold_create(request, payload: HoldIn):
+    """201 with the new hold; 200 with the hold as it is now when the same account and
+    amount repeat the reference (`expires_in` is not compared)."""
+    token = token_for_statement(request, Scope.CREDITS_CONSUME)
+    with audit_channel("api"):
+        result = services.hold_open(
+            email=payload.account,
+            amount=parse_amount(payload.amount),
+            reference=payload.reference,
+            expires_in=payload.expires_in,
+            token=token,
+        )
+    return Status(201 if result.created else 200, result.body)
+
+
+@router.get(
+    "/credits/holds/{reference}",
+    response=HoldOut,
+    summary="A hold",
+    openapi_extra=error_answers(errors.NotFound, not_found="No hold with this reference."),
+)
+def hold_read(request, reference: Reference):
+    require_scope(request, Scope.CREDITS_CONSUME)
+    return services.hold_get(reference=reference)
+
+
+@router.patch(
+    "/credits/holds/{reference}",
+    response=HoldOut,
+    summary="Raise a hold to a new total",
+    auth=TokenAuth(checked_in_statement=Scope.CREDITS_CONSUME),
+    openapi_extra=error_answers(
+        *_HOLD_REFUSALS,
+        errors.NotFound,
+        errors.HoldNotOpen,
+        insufficient="Not enough credits for the raise on the hold's own source.",
+        not_found="No hold with this reference.",
+        conflict="The hold is captured, released or expired.",
+    ),
+)
+def hold_raise(request, reference: Reference, payload: HoldRaiseIn):
+    """The extra amount comes from the hold's own source, checked like a new consumption
+    there; a refused raise leaves the hold as it was. The same total again changes nothing;
+    a lower one is a 400."""
+    token = token_for_statement(request, Scope.CREDITS_CONSUME)
+    with audit_channel("api"):
+        return services.hold_raise(
+            reference=reference, amount=parse_amount(payload.amount), token=token
+        )
+
+
+@router.post(
+    "/credits/holds/{reference}/capture",
+    response=HoldOut,
+    summary="Capture a hold: consume up to the amount held, give back the rest",
+    auth=TokenAuth(checked_in_statement=Scope.CREDITS_CONSUME),
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": HoldCaptureIn.model_json_schema()}},
+        },
+        **error_answers(
+            errors.NotFound,
+            errors.HoldNotOpen,
+            errors.CaptureExceedsHold,
+            not_found="No hold with this reference.",
+            conflict="The hold is released or expired, or was captured with another amount; "
+            "or the amount is more than the hold.",
+        ),
+    },
+)
+def hold_capture(request, reference: Reference):
+    """Without an amount (or without a body) all of it is captured. Repeating the same
+    capture answers the first answer."""
+    token = token_for_statement(request, Scope.CREDITS_CONSUME)
+    payload = _refund_payload(request, HoldCaptureIn)
+    amount = None if payload.amount is None else parse_amount(payload.amount)
+    with audit_channel("api"):
+        return services.hold_capture(reference=reference, amount=amount, token=token)
+
+
+@router.post(
+    "/credits/holds/{reference}/release",
+    response=HoldOut,
+    summary="Release a hold: give everything back",
+    auth=TokenAuth(checked_in_statement=Scope.CREDITS_CONSUME),
+    openapi_extra=error_answers(
+        errors.NotFound,
+        errors.HoldNotOpen,
+        not_found="No hold with this reference.",
+        conflict="The hold is captured or expired.",
+    ),
+)
+def hold_release(request, reference: Reference):
+    """A repeated release answers the first answer."""
+    token = token_for_statement(request, Scope.CREDITS_CONSUME)
+    with audit_channel("api"):
+        return services.hold_release(reference=reference, token=token)
 
 
 @router.put(

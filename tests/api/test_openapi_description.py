@@ -30,7 +30,13 @@ STATUSES = {
     ("get", "/api/v1/accounts/{email}/credits"): {200, 400, 401, 403, 404},
     ("post", "/api/v1/credits/consumptions"): {200, 201, 400, 401, 402, 403, 404, 409},
     ("post", "/api/v1/credits/consumptions/{reference}/refund"): {200, 400, 401, 403, 404, 409},
+    ("post", "/api/v1/credits/holds"): {200, 201, 400, 401, 402, 403, 404, 409},
+    ("get", "/api/v1/credits/holds/{reference}"): {200, 400, 401, 403, 404},
+    ("patch", "/api/v1/credits/holds/{reference}"): {200, 400, 401, 402, 403, 404, 409},
+    ("post", "/api/v1/credits/holds/{reference}/capture"): {200, 400, 401, 403, 404, 409},
+    ("post", "/api/v1/credits/holds/{reference}/release"): {200, 400, 401, 403, 404, 409},
 }
+PAYING = ["insufficient_credits", "no_credit_source", "quota_exceeded"]
 # The codes of the statuses that have several (portal/errors.py).
 CODES = {
     ("post", "/api/v1/credits/consumptions", 402): [
@@ -39,6 +45,15 @@ CODES = {
         "quota_exceeded",
     ],
     ("post", "/api/v1/credits/consumptions", 409): ["reference_conflict"],
+    ("post", "/api/v1/credits/holds", 402): PAYING,
+    ("post", "/api/v1/credits/holds", 409): ["reference_conflict"],
+    ("patch", "/api/v1/credits/holds/{reference}", 402): PAYING,
+    ("patch", "/api/v1/credits/holds/{reference}", 409): ["hold_not_open"],
+    ("post", "/api/v1/credits/holds/{reference}/capture", 409): [
+        "capture_exceeds_hold",
+        "hold_not_open",
+    ],
+    ("post", "/api/v1/credits/holds/{reference}/release", 409): ["hold_not_open"],
     ("post", "/api/v1/credits/consumptions/{reference}/refund", 409): [
         "already_refunded",
         "refund_exceeds_consumption",
@@ -169,7 +184,7 @@ def test_every_email_has_the_email_format_a_pattern_and_a_length(description):
             for name in ("email", "account"):
                 if name in schema.get("properties", {}):
                     emails.append(schema["properties"][name])
-    assert len(emails) == 7
+    assert len(emails) == 8
     for email in emails:
         assert email["format"] == "email"
         assert email["maxLength"] == 254
