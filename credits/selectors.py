@@ -81,18 +81,16 @@ def personal_available(*, account, moment=None) -> Decimal:
     return _available("account", getattr(account, "pk", account), moment)
 
 
-def expired_held_by_account(*, organization, moment=None) -> dict[int, Decimal]:
-    """Per member: what open holds past their expiry still count in the quota usage of
-    their period (R37), to be left out of "used now"."""
-    rows = (
-        Hold.objects.filter(_expired_holds_q(moment), organization=organization)
-        .values("account_id", "period_start")
-        .annotate(total=Sum("amount"))
+def expired_held_by_account(*, organization, moment=None) -> dict[int, list]:
+    """Per member: the open holds past their expiry (when opened, how much), which still
+    count in the cached quota usage until they are released (R37), to be left out of
+    "used now"."""
+    held: dict[int, list] = {}
+    rows = Hold.objects.filter(_expired_holds_q(moment), organization=organization).values_list(
+        "account_id", "opened_at", "amount"
     )
-    held: dict[int, Decimal] = {}
-    for row in rows:
-        key = (row["account_id"], row["period_start"])
-        held[key] = held.get(key, ZERO) + row["total"]
+    for account_id, opened_at, amount in rows:
+        held.setdefault(account_id, []).append((opened_at, amount))
     return held
 
 
@@ -117,7 +115,15 @@ def access_used_now(access: CreditAccess, moment=None, expired_held=None) -> Dec
         return ZERO
     if expired_held is None:
         expired_held = expired_held_by_account(organization=access.organization_id, moment=moment)
-    return max(access.used - expired_held.get((access.account_id, start), ZERO), ZERO)
+    expired = sum(
+        (
+            amount
+            for opened_at, amount in expired_held.get(access.account_id, [])
+            if start is None or opened_at >= start
+        ),
+        ZERO,
+    )
+    return max(access.used - expired, ZERO)
 
 
 def alert_level_for(used: Decimal, limit: Decimal | None) -> int:
@@ -526,19 +532,36 @@ def _usage_cache_problems(moment) -> list[str]:
     month_start = current_period_start(QuotaPeriod.MONTHLY, moment)
 
     def net(start):
+        """As `usage_from_ledger`, for every member at once: plain consumptions and their
+        refunds, and holds in the period they were opened in (open: held, captured:
+        captured, minus the capture's refund)."""
         consumed = LedgerEntry.objects.filter(
-            kind=EntryKind.CONSUMPTION, organization__isnull=False
+            kind=EntryKind.CONSUMPTION, organization__isnull=False, hold__isnull=True
         )
         refunded = LedgerEntry.objects.filter(kind=EntryKind.REFUND, organization__isnull=False)
+        holds = Hold.objects.filter(organization__isnull=False)
         if start is not None:
             consumed = consumed.filter(created_at__gte=start)
-            refunded = refunded.filter(refund_of__created_at__gte=start)
+            refunded = refunded.filter(
+                Q(refund_of__hold__isnull=True, refund_of__created_at__gte=start)
+                | Q(refund_of__hold__opened_at__gte=start)
+            )
+            holds = holds.filter(opened_at__gte=start)
         totals: dict[tuple, Decimal] = {}
         for qs in (consumed, refunded):
             rows = qs.values("account_id", "organization_id").annotate(t=Sum("amount"))
             for row in rows:
                 key = (row["account_id"], row["organization_id"])
                 totals[key] = totals.get(key, ZERO) - exact_cents(row["t"])
+        held = holds.values("account_id", "organization_id").annotate(
+            open=Sum("amount", filter=Q(status=HoldStatus.OPEN)),
+            captured=Sum("captured", filter=Q(status=HoldStatus.CAPTURED)),
+        )
+        for row in held:
+            key = (row["account_id"], row["organization_id"])
+            totals[key] = (
+                totals.get(key, ZERO) + exact_cents(row["open"]) + exact_cents(row["captured"])
+            )
         return totals
 
     all_time, this_month = net(None), net(month_start)

@@ -384,7 +384,9 @@ RETURNS void
 LANGUAGE plpgsql AS $function$
 DECLARE
     v_h record;
-    v_access record;
+    v_access_id bigint;
+    v_access_period text;
+    v_access_start timestamp with time zone;
     v_release bigint;
     v_consume bigint;
     v_lots bigint[];
@@ -399,7 +401,8 @@ DECLARE
 BEGIN
     SELECT h.* INTO v_h FROM credits_hold h WHERE h.id = p_hold;
     IF v_h.organization_id IS NOT NULL THEN
-        SELECT a.id, a.period, a.period_start INTO v_access FROM credits_creditaccess a
+        SELECT a.id, a.period, a.period_start
+            INTO v_access_id, v_access_period, v_access_start FROM credits_creditaccess a
             WHERE a.account_id = v_h.account_id AND a.organization_id = v_h.organization_id
             FOR UPDATE;
     END IF;
@@ -467,12 +470,11 @@ BEGIN
     v_back := v_h.amount - p_capture;
     UPDATE credits_wallet SET balance = balance + v_back - v_written_off
         WHERE id = v_h.wallet_id;
-    IF v_access.id IS NOT NULL AND v_back > 0
-        AND (CASE WHEN v_access.period = 'monthly'
-                  THEN v_access.period_start IS NOT DISTINCT FROM v_h.period_start
-                  ELSE v_h.period_start IS NULL END) THEN
+    IF v_access_id IS NOT NULL AND v_back > 0
+        -- The cached usage includes the hold when it covers the hold's opening (R37).
+        AND (v_access_period <> 'monthly' OR v_h.opened_at >= v_access_start) THEN
         UPDATE credits_creditaccess SET used = greatest(used - v_back, 0)
-            WHERE id = v_access.id;
+            WHERE id = v_access_id;
     END IF;
     UPDATE credits_hold SET status = p_status, settled_at = p_now,
         captured = CASE WHEN p_capture > 0 THEN p_capture END,
@@ -617,6 +619,10 @@ BEGIN
         ELSIF v_extra = 0 THEN
             v_outcome := 'unchanged';
         ELSE
+            -- Personal credits have no access row: the record is given its shape empty.
+            SELECT NULL::bigint AS id, NULL::text AS mode, NULL::numeric AS "limit",
+                NULL::text AS period, NULL::timestamptz AS period_start, 0::numeric AS used
+                INTO v_acc;
             IF v_h.organization_id IS NOT NULL THEN
                 SELECT a.id, a.mode, a."limit", a.period, a.period_start, a.used INTO v_acc
                     FROM credits_creditaccess a
@@ -634,10 +640,10 @@ BEGIN
                 SELECT coalesce(sum(l.remaining), 0) INTO v_pool FROM credits_lot l
                     WHERE l.wallet_id = v_h.wallet_id AND l.remaining > 0
                     AND (l.expires_at IS NULL OR l.expires_at > p_now);
+                v_used := CASE WHEN v_acc.period = 'monthly'
+                    AND v_acc.period_start IS DISTINCT FROM p_month_start
+                    THEN 0 ELSE v_acc.used END;
                 IF v_acc.mode = 'quota' THEN
-                    v_used := CASE WHEN v_acc.period = 'monthly'
-                        AND v_acc.period_start IS DISTINCT FROM p_month_start
-                        THEN 0 ELSE v_acc.used END;
                     v_room := greatest(v_acc."limit" - v_used, 0);
                     IF v_extra > v_room THEN
                         v_outcome := 'quota_exceeded';
@@ -680,9 +686,7 @@ BEGIN
                 UPDATE credits_wallet SET balance = balance - v_extra WHERE id = v_h.wallet_id;
                 IF v_acc.id IS NOT NULL THEN
                     -- R37: a raise counts in the period the hold was opened in.
-                    v_same := CASE WHEN v_acc.period = 'monthly'
-                        THEN v_h.period_start IS NOT DISTINCT FROM p_month_start
-                        ELSE v_h.period_start IS NULL END;
+                    v_same := v_acc.period <> 'monthly' OR v_h.opened_at >= p_month_start;
                     IF v_same THEN
                         UPDATE credits_creditaccess SET used = v_used + v_extra,
                             period_start = CASE WHEN period = 'monthly' THEN p_month_start END
