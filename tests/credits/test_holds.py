@@ -126,3 +126,29 @@ def test_each_hold_operation_is_one_statement(pool_member, django_assert_num_que
     services.hold_open(email=pool_member.email, amount="5", reference="q-2")
     with django_assert_num_queries(1):
         services.hold_release(reference="q-2")
+
+
+def test_capture_is_guaranteed_after_the_member_is_removed(pool_member, organization, org_admin):
+    from organizations.models import Membership
+    from organizations.services import member_remove
+
+    services.hold_open(email=pool_member.email, amount="25", reference="job-6")
+    membership = Membership.objects.get(account=pool_member, organization=organization)
+    member_remove(actor=org_admin, membership=membership)
+    body = services.hold_capture(reference="job-6", amount="20")
+    assert (body["status"], body["captured"]) == ("captured", "20.00")
+    assert selectors.pool_available(organization=organization) == D("80.00")
+    assert selectors.ledger_verify() == []
+
+
+def test_a_personal_hold_is_routed_to_personal_credits_and_raised_there(member):
+    from tests.credits.factories import fund_personal
+
+    fund_personal(member, "30")
+    body = services.hold_open(email=member.email, amount="10", reference="p-1").body
+    assert body["source"] == "personal" and body["available_after"] == "20.00"
+    with pytest.raises(errors.InsufficientCredits):
+        services.hold_raise(reference="p-1", amount="30.01")
+    assert services.hold_raise(reference="p-1", amount="30")["available_after"] == "0.00"
+    assert services.hold_capture(reference="p-1")["captured"] == "30.00"
+    assert selectors.ledger_verify() == []

@@ -624,7 +624,8 @@ BEGIN
                 NULL::text AS period, NULL::timestamptz AS period_start, 0::numeric AS used
                 INTO v_acc;
             IF v_h.organization_id IS NOT NULL THEN
-                SELECT a.id, a.mode, a."limit", a.period, a.period_start, a.used INTO v_acc
+                SELECT a.id, a.mode::text, a."limit", a.period::text, a.period_start, a.used
+                    INTO v_acc
                     FROM credits_creditaccess a
                     WHERE a.account_id = v_h.account_id
                       AND a.organization_id = v_h.organization_id
