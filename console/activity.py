@@ -158,6 +158,37 @@ def _refunded(e, c):
     )
 
 
+def _held(e, c):
+    source = "from the pool" if e.details.get("source") == "organization" else "of their own"
+    return (
+        f"{credits(e.details.get('amount'))} {source} were set aside for "
+        f"{c.person(e.details.get('account'))}'s running render job {e.target}"
+    )
+
+
+def _hold_captured(e, c):
+    d = e.details
+    return (
+        f"render job {e.target} of {c.person(d.get('account'))} finished: it used "
+        f"{credits(d.get('captured'))} of the {credits(d.get('held'))} set aside"
+    )
+
+
+def _hold_released(e, c):
+    return (
+        f"gave back the {credits(e.details.get('held'))} set aside for render job {e.target} "
+        f"of {c.person(e.details.get('account'))}"
+        + (f" ({e.details['reason']})" if e.details.get("reason") else "")
+    )
+
+
+def _hold_expired(e, c):
+    return (
+        f"the {credits(e.details.get('held'))} set aside for render job {e.target} of "
+        f"{c.person(e.details.get('account'))} came back: the job did not finish in time"
+    )
+
+
 def _imported(e, c):
     d = e.details
     return (
@@ -230,6 +261,15 @@ SENTENCES: dict[str, Callable[[AuditEvent, Context], str]] = {
     "credits.trial": _credits_in("received trial credits:"),
     "credits.consumed": _consumed,
     "credits.refunded": _refunded,
+    "credits.held": _held,
+    "credits.hold_raised": lambda e, c: (
+        f"the credits set aside for render job {e.target} of "
+        f"{c.person(e.details.get('account'))} went from {credits(e.details.get('from'))} to "
+        f"{credits(e.details.get('to'))}"
+    ),
+    "credits.hold_captured": _hold_captured,
+    "credits.hold_released": _hold_released,
+    "credits.hold_expired": _hold_expired,
     "credits.expired": lambda e, c: f"{credits(e.details.get('amount'))} expired unused",
     "credits.requested": lambda e, c: f"asked for {credits(e.details.get('amount'))} more",
     "credits.request_approved": lambda e, c: (
@@ -259,7 +299,15 @@ EXPORTS = {
 }
 
 # Sentences that name their own subject: the actor is not put in front.
-WHOLE = {"credits.consumed", "credits.expired", "account.password_reset_requested"}
+WHOLE = {
+    "credits.consumed",
+    "credits.expired",
+    "credits.held",
+    "credits.hold_raised",
+    "credits.hold_captured",
+    "credits.hold_expired",
+    "account.password_reset_requested",
+}
 
 # The kinds of change the activity page filters by, and the actions of each.
 KINDS = {

@@ -150,7 +150,9 @@ def _ledger_rows(entries) -> Iterator[list]:
             entry.created_at,
             entry.get_kind_display(),
             entry.account.email if entry.account_id else "",
-            entry.reference or (f"Order #{entry.order_id}" if entry.order_id else entry.note),
+            entry.reference
+            or (entry.hold.reference if entry.hold_id else "")
+            or (f"Order #{entry.order_id}" if entry.order_id else entry.note),
             entry.amount,
             entry.available_after,
         ]

@@ -1,17 +1,21 @@
 """Staff tools for credits (R32): wallets, lots, the read-only ledger, access, requests, and
 granting credits through the same service as `grant_credits` (R21 applies)."""
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 
 from credits import selectors, services
 from credits.forms import AmountField
 from credits.models import (
     CreditAccess,
     CreditRequest,
+    Hold,
     LedgerEntry,
     Lot,
     LotMovement,
@@ -246,3 +250,56 @@ class MemberUsageMonthAdmin(ReadOnlyAdmin):
     list_display = ["account", "organization", "month", "consumed"]
     search_fields = ["account__email", "organization__name", "organization__customer_number"]
     list_select_related = ["account", "organization"]
+
+
+# --- Holds (R35-R38) ------------------------------------------------------------------------
+
+
+class ExpiringSoonFilter(admin.SimpleListFilter):
+    title = "deadline"
+    parameter_name = "deadline"
+
+    def lookups(self, request, model_admin):
+        return [("hour", "Open, deadline within an hour"), ("day", "Open, deadline within a day")]
+
+    def queryset(self, request, queryset):
+        window = {"hour": timedelta(hours=1), "day": timedelta(days=1)}.get(self.value())
+        if window is None:
+            return queryset
+        now = timezone.now()
+        return queryset.filter(status="open", expires_at__gt=now, expires_at__lte=now + window)
+
+
+class ReleaseHoldForm(forms.Form):
+    reason = forms.CharField(
+        max_length=255, help_text="Recorded in the audit log, e.g. the job was cancelled."
+    )
+
+
+@action_with_form(
+    ReleaseHoldForm, description="Release the selected holds", template_title="Release holds"
+)
+def release_holds(modeladmin, request, hold, *, reason):
+    # Through the same statement as the render farm's release: audited, with the reason.
+    services.hold_release(reference=hold.reference, actor=request.user, reason=reason)
+
+
+@admin.register(Hold)
+class HoldAdmin(ReadOnlyAdmin):
+    """Credits held for running jobs: read-only; staff may release one with a reason."""
+
+    list_display = [
+        "reference",
+        "account",
+        "organization",
+        "amount",
+        "status",
+        "captured",
+        "opened_at",
+        "expires_at",
+    ]
+    list_filter = ["status", ExpiringSoonFilter, "organization"]
+    search_fields = ["reference", "account__email", "organization__name"]
+    list_select_related = ["account", "organization"]
+    actions = [release_holds]
+    date_hierarchy = "opened_at"

@@ -64,8 +64,8 @@ class EntryKind(models.TextChoices):
     EXPIRY = "expiry", "Expiry"
     CORRECTION = "correction", "Correction"
     # R35-R37: credits taken into a hold (opened or raised), and given back from it.
-    HOLD = "hold", "Hold"
-    RELEASE = "release", "Given back"
+    HOLD = "hold", "Set aside for a running job"
+    RELEASE = "release", "Given back by a finished job"
 
 
 class LedgerEntry(models.Model):

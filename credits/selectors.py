@@ -243,13 +243,33 @@ def lots_for_owner(*, organization=None, account=None):
     return lots.order_by("expires_at", "arrived_at", "id")
 
 
+def open_holds(*, organization=None, account=None, moment=None):
+    """The holds still open and not yet expired (R35): the pool's, or the account's own
+    (personal and pool alike), the soonest to expire first."""
+    owner = {"organization": organization} if organization is not None else {"account": account}
+    return (
+        Hold.objects.filter(status=HoldStatus.OPEN, expires_at__gt=moment or timezone.now())
+        .filter(**owner)
+        .select_related("account", "organization")
+        .order_by("expires_at", "id")
+    )
+
+
+def held_total(*, organization=None, account=None, moment=None) -> Decimal:
+    """What open, unexpired holds set aside now (R35)."""
+    total = open_holds(organization=organization, account=account, moment=moment).aggregate(
+        total=Sum("amount")
+    )["total"]
+    return exact_cents(total)
+
+
 def history_for_org(*, organization):
     """The pool's ledger, newest first."""
     # The pool's wallet id as a scalar subquery, so that the (wallet, -created_at, -id) index
     # serves the page directly; a join on the wallet would sort a million entries first.
     return (
         LedgerEntry.objects.filter(wallet_id=_wallet_id(organization=organization))
-        .select_related("account", "actor")
+        .select_related("account", "actor", "hold")
         .order_by("-created_at", "-id")
     )
 
@@ -263,7 +283,7 @@ def history_for_account(*, account):
     """R31: the account's own history: its personal wallet and what it drew from a pool."""
     return (
         LedgerEntry.objects.filter(_own_entries_q(account))
-        .select_related("organization")
+        .select_related("organization", "hold")
         .order_by("-created_at", "-id")
     )
 
@@ -272,7 +292,10 @@ def _own_entries_q(account) -> Q:
     """The account's personal wallet by its id, read first: given as a subquery, the planner
     cannot tell a personal wallet from a pool of a million entries and scans the ledger."""
 
-    drawn = Q(account=account, kind__in=[EntryKind.CONSUMPTION, EntryKind.REFUND])
+    drawn = Q(
+        account=account,
+        kind__in=[EntryKind.CONSUMPTION, EntryKind.REFUND, EntryKind.HOLD, EntryKind.RELEASE],
+    )
     wallet_id = Wallet.objects.filter(account=account).values_list("id", flat=True).first()
     return drawn if wallet_id is None else Q(wallet_id=wallet_id) | drawn
 

@@ -41,11 +41,12 @@ from organizations.permissions import org_admin_required
 from portal import errors
 from portal.amounts import format_amount
 from portal.links import url_maker
-from portal.pagination import WindowPaginator
+from portal.pagination import WindowPaginator, page_number
 from portal.text import money
 
 MEMBERS_PER_PAGE = 25
 HISTORY_PER_PAGE = 20
+HOLDS_PER_PAGE = 10
 LOTS_SHOWN = 10
 # The usage chart goes back month by month to here; further is not a date anyone means.
 CHART_FIRST_MONTH = date(2000, 1, 1)
@@ -74,6 +75,8 @@ def _my_context(request, **forms):
     quota = summary["quota"]
     return {
         "summary": summary,
+        # R35: the account's jobs still rendering, with what they set aside.
+        "holds": list(selectors.open_holds(account=account)[: HOLDS_PER_PAGE + 1]),
         "access": access,
         "quota": quota,
         "quota_meter": _meter(quota["used"], quota["limit"]) if quota else None,
@@ -309,9 +312,12 @@ def _org_context(request, *, purchase_form=None, bulk_form=None):
     )
     chart = selectors.pool_usage_month(organization=organization, month=_chart_month(request, now))
     threshold = organization.low_balance_threshold
+    holds = Paginator(selectors.open_holds(organization=organization, moment=now), HOLDS_PER_PAGE)
     return {
         "organization": organization,
         "pool": pool,
+        "held": selectors.held_total(organization=organization, moment=now),
+        "holds": holds.get_page(page_number(request.GET.get("jp"))),
         "lots": lots[:LOTS_SHOWN],
         "lots_more": lots_more,
         "threshold": threshold,

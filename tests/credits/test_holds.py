@@ -152,3 +152,39 @@ def test_a_personal_hold_is_routed_to_personal_credits_and_raised_there(member):
     assert services.hold_raise(reference="p-1", amount="30")["available_after"] == "0.00"
     assert services.hold_capture(reference="p-1")["captured"] == "30.00"
     assert selectors.ledger_verify() == []
+
+
+def test_staff_release_a_hold_from_the_admin_with_a_reason(staff_client, pool_member):
+    from portal.models import AuditEvent
+
+    services.hold_open(email=pool_member.email, amount="30", reference="stuck-job")
+    hold = Hold.objects.get(reference="stuck-job")
+    listing = staff_client.get("/admin/credits/hold/", {"deadline": "day", "status": "open"})
+    assert "stuck-job" in listing.content.decode()
+    data = {"action": "release_holds", "_selected_action": [hold.pk]}
+    asked = staff_client.post("/admin/credits/hold/", data)
+    assert "Reason" in asked.content.decode()
+    staff_client.post("/admin/credits/hold/", {**data, "apply": "1", "reason": "Job cancelled"})
+    hold.refresh_from_db()
+    assert hold.status == "released" and hold.release_reason == "Job cancelled"
+    event = AuditEvent.objects.get(action="credits.hold_released")
+    assert event.details["reason"] == "Job cancelled" and event.actor.is_staff
+    assert staff_client.get(f"/admin/credits/hold/{hold.pk}/change/").status_code == 200
+    assert selectors.ledger_verify() == []
+
+
+def test_pages_show_what_running_jobs_hold(client, org_admin, pool_member, organization):
+    services.hold_open(email=pool_member.email, amount="12.5", reference="frame-0042")
+    client.force_login(org_admin)
+    page = client.get("/organization/credits/").content.decode()
+    assert "Held by running jobs" in page and "frame-0042" in page and "12.50" in page
+    client.force_login(pool_member)
+    page = client.get("/credits/").content.decode()
+    assert "Held by your running jobs" in page and "frame-0042" in page
+    services.hold_capture(reference="frame-0042", amount="10")
+    page = client.get("/credits/").content.decode()
+    assert "Held by your running jobs" not in page
+    assert "Set aside for a running job" in page and "Given back by a finished job" in page
+    activity = client.force_login(org_admin) or client.get("/organization/activity/")
+    text = activity.content.decode()
+    assert "set aside for" in text and "it used 10.00 credits of the 12.50 credits" in text

@@ -314,7 +314,7 @@ def test_my_credits_under_a_quota_shows_what_can_be_spent(
     client, organization, busy_org, django_assert_max_num_queries
 ):
     client.force_login(busy_org[0])
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(15):
         response = client.get("/credits/")
     html = response.content.decode()
     assert response.status_code == 200
