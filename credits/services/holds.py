@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from credits.models import Hold, QuotaPeriod
 from credits.selectors import account_spendable, current_period_start
-from credits.services.consumption import consume_statement, refusal
+from credits.services.consumption import _alerts_after_consumption, consume_statement, refusal
 from credits.services.ledger import _amount, _validate_reference
 from organizations.models import normalize_email
 from portal import errors
@@ -106,8 +106,11 @@ def hold_open(*, email, amount, reference, expires_in=None, actor=None, token=No
         raise errors.ReferenceConflict(
             "This reference was used for a consumption.", field="reference"
         )
+    result = dict(zip(_COLUMNS, row, strict=True))
     if outcome != "created":
-        raise refusal(dict(zip(_COLUMNS, row, strict=True)), token)
+        raise refusal(result, token)
+    # R30: a hold counts in the quota usage, so crossing 80% or 100% with it alerts.
+    _alerts_after_consumption(result, email)
     body = hold_body(
         reference=reference,
         email=email,
