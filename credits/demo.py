@@ -9,7 +9,7 @@ from unittest import mock
 from django.utils import timezone
 
 from credits import services
-from credits.models import CreditAccess, LedgerEntry, Lot
+from credits.models import CreditAccess, Hold, LedgerEntry, Lot
 
 # (days ago, account, amount, reference)
 CONSUMPTIONS = [
@@ -30,8 +30,32 @@ CONSUMPTIONS = [
 
 def seed(*, accounts, organization, **_ignored):
     admin = accounts["admin@example.com"]
-    if LedgerEntry.objects.filter(reference__startswith="demo-render-").exists():
-        return
+    if not LedgerEntry.objects.filter(reference__startswith="demo-render-").exists():
+        _seed_ledger(accounts=accounts, organization=organization, admin=admin)
+    _seed_running_jobs()
+
+
+def _seed_running_jobs():
+    """Two jobs still rendering, each time the demo is seeded (holds last a few hours): what
+    they hold shows on Cloud credits and on My credits."""
+    stamp = timezone.now().strftime("%Y%m%d%H%M")
+    for email, amount, job in (
+        ("alice@example.com", "60.00", "1"),
+        ("bob@example.com", "125.00", "2"),
+    ):
+        if Hold.objects.filter(
+            account__email=email, status="open", expires_at__gt=timezone.now()
+        ).exists():
+            continue
+        services.hold_open(
+            email=email,
+            amount=amount,
+            reference=f"demo-job-{stamp}-{job}",
+            expires_in=6 * 3600,
+        )
+
+
+def _seed_ledger(*, accounts, organization, admin):
     now = timezone.now()
     start = now - timedelta(days=30)
     with mock.patch("django.utils.timezone.now", return_value=start):

@@ -77,6 +77,10 @@ def demo_organization():
         credit_services.credits_consume(
             account=people[key], amount=Decimal(amount), reference=f"csp-render-{n}"
         )
+    # A job still rendering: its hold shows on Cloud credits and on Alice's My credits.
+    credit_services.hold_open(
+        email=people["alice"].email, amount="40.00", reference="csp-render-running"
+    )
     credit_services.credit_request_create(
         account=people["alice"], amount="100", message="Final renders of the trailer"
     )
