@@ -46,7 +46,7 @@ def consume(conn, plan: Plan, amount: Decimal, reference: str) -> bool:
     now = datetime.now(UTC)
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     cur = conn.execute(
-        "SELECT outcome FROM credits_consume(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        "SELECT outcome FROM credits_consume(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         [
             plan.email,
             amount,
@@ -57,6 +57,7 @@ def consume(conn, plan: Plan, amount: Decimal, reference: str) -> bool:
             None,
             plan.token_digest,
             plan.scope,
+            None,  # no hold: a consumption
         ],
     )
     (outcome,) = cur.fetchone()
