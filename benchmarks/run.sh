@@ -22,4 +22,8 @@ $py manage.py generate_scale_data --members "$members" --seats "${BENCH_SEATS:-1
   --ledger "${BENCH_LEDGER:-1000000}"
 echo "Scale data ready ($(( $(date +%s) - started ))s)"
 echo "Load before the run: $(uptime)"
-$py -m benchmarks.bench --members "$members" "$@"
+status=0
+$py -m benchmarks.bench --members "$members" "$@" || status=$?
+# Credit holds (R35-R37): a hold then its capture, beside bare SQL, on the same pool.
+$py -m benchmarks.holds --members "$members" || status=$?
+exit $status
