@@ -3,6 +3,8 @@
 Runs behind a TLS-terminating proxy that sets X-Forwarded-Proto.
 """
 
+from whitenoise.compress import Compressor
+
 from .base import *  # noqa: F403
 from .base import BASE_DIR, database, env
 
@@ -29,7 +31,4 @@ STORAGES = {
 }
 # Source maps (of the API docs' bundles) are for developers' tools, not for visitors: compressing
 # them with Brotli (installed with WeasyPrint) would take most of collectstatic's minute.
-WHITENOISE_SKIP_COMPRESS_EXTENSIONS = [
-    *("jpg jpeg png gif webp zip gz tgz bz2 tbz xz br swf flv woff woff2".split()),
-    *("3gp 3gpp asf avi m4v mov mp4 mpeg mpg webm wmv map".split()),
-]
+WHITENOISE_SKIP_COMPRESS_EXTENSIONS = [*Compressor.SKIP_COMPRESS_EXTENSIONS, "map"]
