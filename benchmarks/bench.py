@@ -1,4 +1,5 @@
-"""`make bench`: page server times at two scales, consumption beside bare SQL, the budgets.
+"""`make bench`: page server times at two scales, consumption beside bare SQL, the CSV
+exports' memory and statements at three scales, the budgets.
 
 Run by benchmarks/run.sh (which prepares PostgreSQL and the data) as
 `python -m benchmarks.bench`, with DJANGO_SETTINGS_MODULE=benchmarks.settings (production
@@ -14,6 +15,8 @@ import sys
 import time
 
 import django
+
+from benchmarks.exports import EXPORTS
 
 BUDGET_PAGE_MS = 50.0
 BUDGET_GROWTH = 1.3
@@ -61,11 +64,38 @@ def main(argv=None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", 8105)))
     parser.add_argument("--skip-pages", action="store_true")
     parser.add_argument("--skip-consumption", action="store_true")
+    parser.add_argument("--skip-exports", action="store_true")
+    parser.add_argument(
+        "--exports",
+        default=os.environ.get("BENCH_EXPORTS", "members,seats"),
+        help="the exports to measure, comma-separated (members, seats, credit-history, "
+        "activity), `all` or `none`; default the two that grow with the members",
+    )
+    parser.add_argument(
+        "--export-members",
+        type=int,
+        default=int(os.environ.get("BENCH_EXPORT_MEMBERS", 100_000)),
+        help="a third organization, for the exports only (generated once; 0: none)",
+    )
+    parser.add_argument(
+        "--export-ledger",
+        type=int,
+        default=int(os.environ.get("BENCH_EXPORT_LEDGER", 1_000_000)),
+        help="the third organization's ledger entries (its seats: one per member)",
+    )
     args = parser.parse_args(argv)
+    export_names = (
+        () if args.skip_exports or args.exports == "none" else tuple(args.exports.split(","))
+    )
+    if args.exports == "all":
+        export_names = EXPORTS
+    if set(export_names) - set(EXPORTS):
+        unknown = ", ".join(sorted(set(export_names) - set(EXPORTS)))
+        parser.error(f"--exports: unknown {unknown}; known: {', '.join(EXPORTS)}, all, none")
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
     django.setup()
-    from benchmarks import consumption, pages
+    from benchmarks import consumption, exports, pages
     from benchmarks.scale_data import Scale
     from credits.selectors import ledger_verify
     from licensing.selectors import seat_tally_problems
@@ -156,6 +186,18 @@ def main(argv=None) -> int:
         )
         if verdict != "ok":
             failures.append(f"consumption ratio {ratio:.2f} < {BUDGET_THROUGHPUT_RATIO}")
+        print()
+
+    if export_names:
+        scales = [small, large]
+        if args.export_members:
+            n = args.export_members
+            scales.append(Scale(tag=3, members=n, seats=n, ledger=args.export_ledger))
+            exports.ensure_scale(scales[-1])
+        print("CSV exports (a process per download):")
+        results = exports.measure(scales, export_names, warm_tag=small.tag)
+        print()
+        failures += exports.report(results, scales, export_names)
         print()
 
     problems = ledger_verify() + seat_tally_problems()
