@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -145,17 +146,21 @@ SEAT_HEADER = ["product", "kind", "valid from", "valid until", "state", "assigne
 
 
 def _ledger_rows(entries) -> Iterator[list]:
-    for entry in entries.iterator(chunk_size=CHUNK):
-        yield [
-            entry.created_at,
-            entry.get_kind_display(),
-            entry.account.email if entry.account_id else "",
-            entry.reference
-            or (entry.hold.reference if entry.hold_id else "")
-            or (f"Order #{entry.order_id}" if entry.order_id else entry.note),
-            entry.amount,
-            entry.available_after,
-        ]
+    # Inside a transaction the server-side cursor is not declared WITH HOLD: PostgreSQL then
+    # sends the first rows at once instead of writing out the whole ledger first (seconds and
+    # a temporary file of hundreds of MiB for a million entries).
+    with transaction.atomic():
+        for entry in entries.iterator(chunk_size=CHUNK):
+            yield [
+                entry.created_at,
+                entry.get_kind_display(),
+                entry.account.email if entry.account_id else "",
+                entry.reference
+                or (entry.hold.reference if entry.hold_id else "")
+                or (f"Order #{entry.order_id}" if entry.order_id else entry.note),
+                entry.amount,
+                entry.available_after,
+            ]
 
 
 LEDGER_HEADER = ["time (UTC)", "what", "member", "reference or note", "credits", "available after"]
