@@ -33,7 +33,7 @@ def test_buy_assign_reassign_revoke_and_the_member_sees_it(
     buy.get_by_label("Term").select_option(label="2 years")
     buy.get_by_role("button", name="Review order").click()
     page.wait_for_load_state("networkidle")
-    assert page.get_by_text("2880.00").first.is_visible()  # 480 × 3 seats × 2 years
+    assert page.get_by_text("2,880.00 EUR").first.is_visible()  # 480 × 3 seats × 2 years
     screenshot(page, "licensing-checkout-wide")
     page.get_by_role("button", name="Place order").click()
     page.wait_for_load_state("networkidle")

@@ -439,6 +439,21 @@ API_MATRIX = {
     ("POST", "/api/v1/credits/consumptions/{reference}/refund"): ApiRule(
         "credits:consume", ok(200), body=lambda w: {}
     ),
+    ("POST", "/api/v1/credits/holds"): ApiRule(
+        "credits:consume",
+        ok(201),
+        body=lambda w: {"account": w.member.email, "amount": "1.00", "reference": "hold-new"},
+    ),
+    ("GET", "/api/v1/credits/holds/{reference}"): ApiRule("credits:consume", ok(200)),
+    ("PATCH", "/api/v1/credits/holds/{reference}"): ApiRule(
+        "credits:consume", ok(200), body=lambda w: {"amount": "6.00"}
+    ),
+    ("POST", "/api/v1/credits/holds/{reference}/capture"): ApiRule(
+        "credits:consume", ok(200), body=lambda w: {}
+    ),
+    ("POST", "/api/v1/credits/holds/{reference}/release"): ApiRule(
+        "credits:consume", ok(200), body=lambda w: {}
+    ),
 }
 
 
@@ -446,7 +461,7 @@ def api_path(path, w):
     return (
         path.replace("{email}", w.member.email)
         .replace("{license_id}", str(w.seat.pk))
-        .replace("{reference}", "job-right-1")
+        .replace("{reference}", "hold-right-1" if "/holds/" in path else "job-right-1")
     )
 
 
@@ -456,6 +471,10 @@ def api_world(world):
     fund_pool(world.organization, "50.00")
     set_access(world.member, world.organization, "unlimited")
     consume(world.member, "2.00", reference="job-right-1")
+    # …and a running job holds credits, so there is a hold to read, raise and settle.
+    from credits.services import hold_open
+
+    hold_open(email=world.member.email, amount="5.00", reference="hold-right-1")
     return world
 
 
