@@ -9,7 +9,12 @@ from django.utils import timezone
 
 from credits.models import Hold, QuotaPeriod
 from credits.selectors import account_spendable, current_period_start
-from credits.services.consumption import _alerts_after_consumption, consume_statement, refusal
+from credits.services.consumption import (
+    _CONSUME_COLUMNS,
+    _alerts_after_consumption,
+    consume_statement,
+    refusal,
+)
 from credits.services.ledger import _amount, _validate_reference
 from organizations.models import normalize_email
 from portal import errors
@@ -94,9 +99,11 @@ def hold_open(*, email, amount, reference, expires_in=None, actor=None, token=No
     )
     if row is None:  # the same reference was opened at the same moment, first
         return _hold_replay(reference=reference, email=email, amount=amount)
-    outcome, account_id, entry_amount = row[0], row[3], row[4]
+    result = dict(zip(_CONSUME_COLUMNS, row, strict=True))
+    outcome = result["outcome"]
     if outcome == "hold_replay":
-        if account_id != row[15] or entry_amount != amount:
+        # The statement answers the hold's account and opening amount in the entry columns.
+        if result["entry_account"] != result["account_id"] or result["entry_amount"] != amount:
             raise errors.ReferenceConflict(
                 "This reference was used for a hold of another account or amount.",
                 field="reference",
@@ -106,7 +113,6 @@ def hold_open(*, email, amount, reference, expires_in=None, actor=None, token=No
         raise errors.ReferenceConflict(
             "This reference was used for a consumption.", field="reference"
         )
-    result = dict(zip(_COLUMNS, row, strict=True))
     if outcome != "created":
         raise refusal(result, token)
     # R30: a hold counts in the quota usage, so crossing 80% or 100% with it alerts.
@@ -114,34 +120,14 @@ def hold_open(*, email, amount, reference, expires_in=None, actor=None, token=No
     body = hold_body(
         reference=reference,
         email=email,
-        organization_id=row[5],
+        organization_id=result["entry_organization"],
         amount=amount,
         status="open",
         captured=None,
         expires_at=expires_at,
-        after=row[6],
+        after=result["available_after"],
     )
     return HoldResult(body=body, created=True)
-
-
-_COLUMNS = [
-    "outcome",
-    "entry_id",
-    "entry_kind",
-    "entry_account",
-    "entry_amount",
-    "entry_organization",
-    "available_after",
-    "figure",
-    "quota_limit",
-    "quota_period",
-    "used_after",
-    "alert_before",
-    "alert_after",
-    "low_balance",
-    "organization_id",
-    "account_id",
-]
 
 
 def _hold_replay(*, reference, email, amount) -> HoldResult:
