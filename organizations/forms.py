@@ -1,11 +1,13 @@
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.template import loader
 
 from organizations.models import Account
 from organizations.services import password_reset_allowed
 from portal import errors
 from portal.amounts import parse_amount
+from portal.emails import email_send_rendered
 from portal.names import clean_visible_name
 
 
@@ -28,6 +30,14 @@ class ThrottledPasswordResetForm(PasswordResetForm):
     def save(self, *args, **kwargs):
         if password_reset_allowed(email=self.cleaned_data["email"]):
             super().save(*args, **kwargs)
+
+    def send_mail(
+        self, subject_template_name, email_template_name, context, from_email, to_email, **kw
+    ):
+        # R45: like every email, a job sent by the worker, not from the request.
+        subject = loader.render_to_string(subject_template_name, context)
+        body = loader.render_to_string(email_template_name, context)
+        email_send_rendered(to=to_email, subject=subject, body=body)
 
 
 class ProfileForm(forms.Form):

@@ -1,6 +1,14 @@
-from django.contrib import admin
+import json
 
-from portal.models import Announcement, AnnouncementDismissal, ApiToken, AuditEvent
+from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+from django.utils.html import format_html
+from procrastinate.contrib.django import app as jobs_app
+from procrastinate.contrib.django.admin import ProcrastinateJobAdmin
+from procrastinate.contrib.django.models import ProcrastinateJob
+
+from portal.models import Announcement, AnnouncementDismissal, ApiToken, AuditEvent, JobError
 from portal.services import api_token_revoke
 
 
@@ -92,3 +100,56 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         # Tokens are created with `create_api_token` or on the settings page, shown once.
         return False
+
+
+# --- Background jobs (R45) ------------------------------------------------------------------
+# Procrastinate's own admin of jobs, with each job's last error and a retry that says what it
+# did. An email's text is left out of the list: a password reset link must not be read here.
+
+admin.site.unregister(ProcrastinateJob)
+
+
+@admin.action(description="Run the selected failed jobs again now")
+def retry_jobs(modeladmin, request, queryset):
+    failed = list(queryset.filter(status="failed"))
+    for job in failed:
+        jobs_app.job_manager.retry_job_by_id(
+            job.id, timezone.now(), job.priority, job.queue_name, job.lock
+        )
+    skipped = queryset.count() - len(failed)
+    note = f" ({skipped} not failed, left as they were)" if skipped else ""
+    modeladmin.message_user(
+        request, f"{len(failed)} job(s) will run again{note}.", messages.SUCCESS
+    )
+
+
+@admin.register(ProcrastinateJob)
+class JobAdmin(ProcrastinateJobAdmin):
+    list_display = ["pk", "short_task_name", "pretty_args", "pretty_status", "last_error"]
+    fields = [*ProcrastinateJobAdmin.fields, "last_error"]
+    actions = [retry_jobs, *ProcrastinateJobAdmin.actions[1:]]
+
+    def get_queryset(self, request):
+        errors = JobError.objects.filter(job_id=OuterRef("pk")).values("error")[:1]
+        return super().get_queryset(request).annotate(last_error_text=Subquery(errors))
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "last_error"]
+
+    @admin.display(description="Args")
+    def pretty_args(self, instance):
+        args = dict(instance.args)
+        if "body" in args:
+            args["body"] = f"({len(args['body'])} characters, not shown)"
+        return format_html('<pre style="margin: 0">{}</pre>', json.dumps(args, indent=1))
+
+    @admin.display(description="last error")
+    def last_error(self, instance):
+        return getattr(instance, "last_error_text", None) or "—"
+
+
+@admin.register(JobError)
+class JobErrorAdmin(ReadOnlyAdmin):
+    list_display = ["failed_at", "job_id", "task_name", "attempts", "error"]
+    list_filter = ["task_name"]
+    search_fields = ["error", "task_name"]

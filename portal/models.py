@@ -133,3 +133,20 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class JobError(models.Model):
+    """The last error of a background job (R45), shown to staff beside the job in the admin:
+    Procrastinate keeps a job's state and events, not why it failed."""
+
+    job_id = models.BigIntegerField(unique=True)
+    task_name = models.CharField(max_length=128)
+    attempts = models.PositiveIntegerField()
+    error = models.TextField()
+    failed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-failed_at"]
+
+    def __str__(self):
+        return f"job {self.job_id}: {self.error[:60]}"

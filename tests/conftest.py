@@ -11,16 +11,48 @@ from tests.factories import PASSWORD, AccountFactory, add_member, make_org_admin
 
 @pytest.fixture(autouse=True)
 def _emails_sent_when_their_change_commits(request, monkeypatch):
-    """Emails leave on commit (portal.emails). Ordinary tests run inside one transaction that
-    never commits, so there the test's own transaction stands in for the commit: a change
-    that fails rolls back before `email_send` queues anything, as services raise first."""
-    if request.node.get_closest_marker("django_db") and any(
-        m.kwargs.get("transaction") for m in request.node.iter_markers("django_db")
-    ):
+    """Emails are background jobs (R45). Unless a test is marked `real_jobs` (it runs workers
+    itself), each email job is saved as in production, then run here as soon as its change
+    commits, as a worker would, so that `mail.outbox` has it. Ordinary tests run inside one
+    transaction that never commits: there the test's own transaction stands in for the
+    commit, as a change that fails rolls back before `email_send` saves anything."""
+    if request.node.get_closest_marker("real_jobs"):
         return
-    import portal.emails
+    from django.db import connection, transaction
 
-    monkeypatch.setattr(portal.emails, "on_commit", lambda func, **kw: func())
+    import portal.jobs
+
+    transactional = request.node.get_closest_marker("django_db") and any(
+        m.kwargs.get("transaction") for m in request.node.iter_markers("django_db")
+    )
+    save = portal.jobs.job_defer
+
+    def defer_and_run(task, /, **kwargs):
+        job_id = save(task, **kwargs)
+
+        def run():
+            # Taken off the queue as a worker would, so that it runs once.
+            with connection.cursor() as cursor:
+                cursor.execute("DELETE FROM procrastinate_jobs WHERE id = %s", [job_id])
+            portal.jobs.job_run_inline(task.name, kwargs)
+
+        if transactional:
+            transaction.on_commit(run)
+        else:
+            run()
+        return job_id
+
+    monkeypatch.setattr(portal.jobs, "job_defer", defer_and_run)
+
+
+@pytest.fixture
+def run_jobs(db):
+    """`run_jobs()` runs the waiting jobs on the test's own connection (which sees its
+    uncommitted rows), as a worker would: jobs saved by the database itself, such as the
+    alerts of a consumption (R30, R45)."""
+    import portal.jobs
+
+    return portal.jobs.jobs_run_here
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from credits.services.access import (  # noqa: F401
 )
 from credits.services.consumption import (  # noqa: F401
     ConsumptionResult,
+    alerts_send,
     credits_consume,
     credits_consume_for_email,
 )

@@ -1,5 +1,6 @@
 """Consumption (R22-R25, R30): one call of the `credits_consume` database function
-(credits/sql/consume.sql), its answers turned into results and errors, alerts sent after."""
+(credits/sql/consume.sql), its answers turned into results and errors. The statement saves
+the alerts as a job (R45); `alerts_send` is what the worker runs for it."""
 
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,7 +18,7 @@ from credits.selectors import (
     current_period_start,
 )
 from credits.services.ledger import _amount, _validate_reference
-from organizations.models import Account, normalize_email
+from organizations.models import Account, Organization, normalize_email
 from portal import errors
 from portal.amounts import format_amount
 from portal.audit import current_channel
@@ -141,8 +142,6 @@ def _consume_in_database(*, email, amount, reference, actor, token=None) -> Cons
         "source": "organization" if result["entry_organization"] else "personal",
         "available_after": format_amount(result["available_after"]),
     }
-    if created:
-        _alerts_after_consumption(result, email)
     return ConsumptionResult(body=body, created=created)
 
 
@@ -153,7 +152,7 @@ def consume_statement(*, email, amount, reference, actor, token=None, hold_expir
     runs in autocommit, so the pool's wallet row stays locked only while the statement runs
     and commits, never across a round trip to Python. Inside a caller's transaction it runs
     in a savepoint, so that a lost race on the reference leaves that transaction usable.
-    Alerts (R30) are emailed after the statement, from what it reports.
+    Alerts (R30) are a job that the statement saves with the consumption (R45).
     """
     now = timezone.now()
     args = [
@@ -217,19 +216,25 @@ def refusal(result, token=None) -> errors.DomainError:
     raise AssertionError(f"unknown consumption outcome {outcome!r}")
 
 
-def _alerts_after_consumption(result, email) -> None:
-    """R30 from what the function reports: a quota threshold crossed, the pool fallen below
-    the organization's threshold. Rare, so the objects are read only then."""
-    crossed = (result["alert_after"] or 0) > (result["alert_before"] or 0)
-    if not crossed and not result["low_balance"]:
-        return
-    access = CreditAccess.objects.select_related("organization__administrator", "account").get(
-        account_id=result["account_id"], organization_id=result["organization_id"]
+def alerts_send(*, account_id, organization_id, quota_level, used_after, pool_after) -> None:
+    """R30 from what the consumption statement saved in its job: a quota threshold crossed
+    (`quota_level`, 80 or 100), the pool fallen below the organization's threshold
+    (`pool_after`). Run by the worker; the emails are jobs of their own (R45)."""
+    access = (
+        CreditAccess.objects.select_related("organization__administrator", "account")
+        .filter(account_id=account_id, organization_id=organization_id)
+        .first()
     )
-    if crossed:
-        _alert_quota(access, access.account, result["alert_after"], result["used_after"])
-    if result["low_balance"]:
-        _alert_low_balance(access.organization, result["figure"])
+    if access is None:
+        # The member left the organization meanwhile; the pool's alert still matters.
+        organization = Organization.objects.select_related("administrator").get(pk=organization_id)
+    else:
+        organization = access.organization
+    with transaction.atomic():
+        if quota_level and access is not None:
+            _alert_quota(access, access.account, quota_level, Decimal(used_after))
+        if pool_after is not None:
+            _alert_low_balance(organization, Decimal(pool_after))
 
 
 def _alert_quota(access, account, level, used_after) -> None:

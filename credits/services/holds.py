@@ -11,7 +11,6 @@ from credits.models import Hold, QuotaPeriod
 from credits.selectors import account_spendable, current_period_start
 from credits.services.consumption import (
     _CONSUME_COLUMNS,
-    _alerts_after_consumption,
     consume_statement,
     refusal,
 )
@@ -115,8 +114,8 @@ def hold_open(*, email, amount, reference, expires_in=None, actor=None, token=No
         )
     if outcome != "created":
         raise refusal(result, token)
-    # R30: a hold counts in the quota usage, so crossing 80% or 100% with it alerts.
-    _alerts_after_consumption(result, email)
+    # R30: a hold counts in the quota usage, so crossing 80% or 100% with it alerts; the
+    # statement saved the alerts' job (R45).
     body = hold_body(
         reference=reference,
         email=email,

@@ -8,7 +8,7 @@
 -- the portal's fixed order (wallet, access, lots by id), checks quota and pool (R22), writes the
 -- ledger entry with its lot movements, the caches (wallet balance, access usage, usage
 -- rollups) and the audit event. A refusal writes nothing and says why in `outcome`; the caller
--- turns outcomes into errors and sends the alert emails after the commit (R30).
+-- turns outcomes into errors. The alerts (R30) are saved as a job with the consumption (R45).
 CREATE OR REPLACE FUNCTION credits_consume(
     p_email text,
     p_amount numeric,
@@ -42,7 +42,7 @@ RETURNS TABLE(
 LANGUAGE plpgsql AS $function$
 -- R22-R25 in one statement: the lookups, then the locks in the fixed order (wallet, access,
 -- lots by id), the checks, the ledger entry, its lot movements, both caches and the audit
--- event. Refusals write nothing. The caller sends the emails after the commit.
+-- event, and the alerts' job. Refusals write nothing.
 DECLARE
     v_token record;
     v_account bigint;
@@ -299,6 +299,19 @@ BEGIN
             CASE WHEN v_hold IS NULL THEN 'credits.consumed' ELSE 'credits.held' END, p_reference,
             jsonb_build_object('account', p_email, 'amount', round(p_amount, 2)::text,
                 'source', 'organization'), p_now);
+    -- R30, R45: the alerts are a job saved with the consumption itself and emailed by a
+    -- worker (credits.tasks.alerts_send): off this hot path, never lost, and never sent for
+    -- a consumption that rolled back.
+    IF v_new_level > v_level OR v_low THEN
+        PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW('default', 'credits.alerts_send', 0,
+            NULL, NULL, jsonb_build_object(
+                'account_id', v_account,
+                'organization_id', v_access.organization_id,
+                'quota_level', CASE WHEN v_new_level > v_level THEN v_new_level END,
+                'used_after', v_used::text,
+                'pool_after', CASE WHEN v_low THEN (v_pool - p_amount)::text END),
+            NULL)::procrastinate_job_to_defer_v1]);
+    END IF;
     RETURN QUERY SELECT 'created'::text, v_entry, v_kind, v_account, -p_amount,
         v_access.organization_id, v_after, v_pool - p_amount, v_acc."limit", v_acc.period::text,
         v_used, v_level, v_new_level, v_low, v_access.organization_id, v_account;

@@ -31,6 +31,8 @@ INSTALLED_APPS = [
     "template_partials",
     "ninja",
     "axes",
+    # R45: background jobs are rows of this database (the worker: manage.py procrastinate worker).
+    "procrastinate.contrib.django",
     "portal",
     "organizations",
     "billing",
@@ -151,6 +153,21 @@ EMAIL_PORT = env.int("DJANGO_EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env("DJANGO_EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env("DJANGO_EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("DJANGO_EMAIL_USE_TLS", default=False)
+# A mail server that stops answering fails the attempt (retried later, R45) instead of
+# holding a worker forever.
+EMAIL_TIMEOUT = env.int("DJANGO_EMAIL_TIMEOUT", default=30)
+
+# --- Background jobs (R45, Procrastinate) --------------------------------------------------
+# Tasks live in each app's `tasks.py` (found by Procrastinate's autodiscovery); portal/jobs.py
+# says how they are written, retried and watched. Workers beat every 10 s; a worker silent for
+# 60 s is taken as dead and its running jobs are run again by `jobs_retry_stalled`.
+PROCRASTINATE_WORKER_DEFAULTS = {
+    "update_heartbeat_interval": 10.0,
+    "stalled_worker_timeout": 60.0,
+}
+# A scheduled job that could not be deferred for longer than this (every worker stopped) is
+# skipped rather than run late: the next run of the same schedule catches up.
+PROCRASTINATE_PERIODIC_DEFAULTS = {"max_delay": 600}
 
 # --- Uploads and request bodies -----------------------------------------------------------
 # The largest legitimate body is a 1 MiB CSV of users (R7) plus form overhead.

@@ -190,9 +190,10 @@ def test_pages_show_what_running_jobs_hold(client, org_admin, pool_member, organ
     assert "set aside for" in text and "it used 10.00 credits of the 12.50 credits" in text
 
 
-def test_a_hold_that_takes_the_quota_past_80_percent_alerts(pool_member):
+def test_a_hold_that_takes_the_quota_past_80_percent_alerts(pool_member, run_jobs):
     from django.core import mail
 
     services.hold_open(email=pool_member.email, amount="41", reference="big-job")
+    assert run_jobs() == 1  # the alerts' job, saved with the hold (R45)
     subjects = [m.subject for m in mail.outbox]
     assert f"Credit quota 80% used: {pool_member.email}" in subjects

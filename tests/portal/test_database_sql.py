@@ -17,15 +17,17 @@ CREATED = re.compile(r"CREATE OR REPLACE (FUNCTION|TRIGGER) (\w+)", re.IGNORECAS
 
 
 def _definitions(cursor) -> dict[str, str]:
-    """The portal's own functions and triggers (not those of extensions), by name."""
+    """The portal's own functions and triggers (not those of extensions, nor Procrastinate's
+    job queue, whose migrations are its own), by name."""
     cursor.execute(
         """
         SELECT p.proname, pg_get_functiondef(p.oid)
         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-        WHERE n.nspname = current_schema()
+        WHERE n.nspname = current_schema() AND p.proname NOT LIKE 'procrastinate%%'
           AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
         UNION ALL
-        SELECT t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t WHERE NOT t.tgisinternal
+        SELECT t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t
+        WHERE NOT t.tgisinternal AND t.tgname NOT LIKE 'procrastinate%%'
         """
     )
     return dict(cursor.fetchall())
