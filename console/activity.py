@@ -21,6 +21,8 @@ from portal.text import with_article
 
 SUPPORT = "Vendor support"
 AUTOMATIC = "The portal"
+# R44: changes the organization's identity provider made through SCIM.
+DIRECTORY = "Your directory"
 TERMS = {365: "1 year", 730: "2 years", 1095: "3 years"}
 ACCESS_MODES = {"disabled": "Disabled", "unlimited": "Unlimited", "quota": "Quota"}
 KIND_NAMES = dict(AccountKind.choices)
@@ -232,6 +234,9 @@ SENTENCES: dict[str, Callable[[AuditEvent, Context], str]] = {
     "setup_request.withdrawn": lambda e, c: f"withdrew the request to set up {e.target}",
     "member.added": lambda e, c: f"added {c.person(e.target)} as a user",
     "member.removed": lambda e, c: f"removed {c.person(e.target)}",
+    "member.directory_changed": lambda e, c: (
+        f"updated the directory details of {c.person(e.target)}"
+    ),
     "member.imported": _imported,
     "invitation.sent": lambda e, c: (
         f"invited {e.target}" + (f", until {day(e.details['expires_at'])}" if e.details else "")
@@ -340,6 +345,8 @@ class Line:
 
 
 def _who(event: AuditEvent, context: Context, *, staff_as_support: bool) -> str:
+    if event.channel == "scim":
+        return DIRECTORY
     actor = event.actor
     if actor is None:
         return SUPPORT if event.channel in ("admin", "command") else AUTOMATIC

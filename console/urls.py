@@ -62,6 +62,8 @@ urlpatterns = [
     # a match costs its time (the pages' empty-prefix includes try all of theirs).
     path("api/v1/", api.urls),
     re_path(r"^api/", api_not_found),
+    # R44: the organization's directory (SCIM 2.0).
+    path("scim/v2/", include("provisioning.urls")),
     path("", views.home, name="home"),
     path(
         "accounts/login/",

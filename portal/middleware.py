@@ -1,6 +1,7 @@
 """Cross-cutting request handling: security headers, audit channel, messages for htmx."""
 
 from django.contrib.messages import get_messages
+from django.http import JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 
@@ -120,7 +121,7 @@ class MethodNotAllowedPageMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if response.status_code != 405 or request.path.startswith(("/api/", "/admin/")):
+        if response.status_code != 405 or request.path.startswith(("/api/", "/admin/", "/scim/")):
             return response
         page = render(request, "405.html", status=405)
         page["Allow"] = response.get("Allow", "")
@@ -141,5 +142,16 @@ class QueryStringGuardMiddleware:
             if request.path.startswith("/api/"):
                 message = "The query string holds a character that is not allowed."
                 return error_response(400, "invalid_request", message, {"query": message})
+            if request.path.startswith("/scim/"):
+                return JsonResponse(
+                    {
+                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                        "status": "400",
+                        "scimType": "invalidValue",
+                        "detail": "The query string holds a character that is not allowed.",
+                    },
+                    status=400,
+                    content_type="application/scim+json",
+                )
             return render(request, "400.html", status=400)
         return self.get_response(request)

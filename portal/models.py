@@ -94,16 +94,19 @@ class Scope(models.TextChoices):
     CREDITS_READ = "credits:read", "credits:read"
     CREDITS_CONSUME = "credits:consume", "credits:consume"
     ORG_ADMIN = "org:admin", "org:admin"
+    # R44: the organization's directory provisions its members at /scim/v2/.
+    SCIM = "scim", "scim"
 
 
 SERVICE_SCOPES = {Scope.ENTITLEMENTS_READ, Scope.CREDITS_READ, Scope.CREDITS_CONSUME}
+ORGANIZATION_SCOPES = {Scope.ORG_ADMIN, Scope.SCIM}
 
 
 class ApiToken(models.Model):
     """A bearer token. Only its SHA-256 is stored; the token is shown once on creation.
 
     Service tokens (no organization) carry service scopes; organization tokens carry
-    `org:admin` and see only their organization.
+    `org:admin` or `scim` (or both) and see only their organization.
     """
 
     name = models.CharField(max_length=100)

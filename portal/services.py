@@ -8,7 +8,14 @@ from django.utils import timezone
 from portal import errors
 from portal.api import token_hash
 from portal.audit import audit_record
-from portal.models import SERVICE_SCOPES, Announcement, AnnouncementDismissal, ApiToken, Scope
+from portal.models import (
+    ORGANIZATION_SCOPES,
+    SERVICE_SCOPES,
+    Announcement,
+    AnnouncementDismissal,
+    ApiToken,
+    Scope,
+)
 
 TOKEN_PREFIX = "ssp_"
 
@@ -18,7 +25,8 @@ def api_token_create(
 ) -> tuple[ApiToken, str]:
     """Create a token and return it with its secret, which is never stored or shown again.
 
-    Organization tokens carry only `org:admin`; service tokens only service scopes.
+    Organization tokens carry `org:admin` and/or `scim` (R44); service tokens only service
+    scopes.
     """
     name = (name or "").strip()
     if not name or len(name) > 100:
@@ -35,17 +43,17 @@ def api_token_create(
             field="scopes",
             fields={"scopes": f"choose from {', '.join(Scope.values)}"},
         )
-    if organization is not None and scopes != [Scope.ORG_ADMIN]:
+    if organization is not None and not set(scopes) <= ORGANIZATION_SCOPES:
         raise errors.InvalidRequest(
-            "An organization token has the scope org:admin only.",
+            "An organization token has the scopes org:admin and scim only.",
             field="scopes",
-            fields={"scopes": "org:admin only for an organization token"},
+            fields={"scopes": "org:admin or scim for an organization token"},
         )
     if organization is None and not set(scopes) <= SERVICE_SCOPES:
         raise errors.InvalidRequest(
-            "org:admin needs an organization (--org).",
+            "org:admin and scim need an organization (--org).",
             field="scopes",
-            fields={"scopes": "org:admin needs an organization"},
+            fields={"scopes": "org:admin and scim need an organization"},
         )
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic():

@@ -113,3 +113,19 @@ def login(client):
 @pytest.fixture
 def password():
     return PASSWORD
+
+
+# Summaries a test records (`record_property("summary", …)`), such as the SCIM checker's counts,
+# printed at the end of the run. Gathered from the reports, which reach the controller from
+# pytest-xdist's workers too.
+_SUMMARIES: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _SUMMARIES.extend(value for name, value in report.user_properties if name == "summary")
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in _SUMMARIES:
+        terminalreporter.write_line(line)

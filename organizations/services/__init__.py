@@ -39,6 +39,7 @@ from organizations.services.members import (  # noqa: F401
     invitations_cancel,
     invitations_resend,
     member_add,
+    member_provision,
     member_remove,
     member_remove_by_email,
     members_remove,

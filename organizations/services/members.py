@@ -197,6 +197,41 @@ def member_add(*, actor: Account, organization: Organization, email: str) -> Mem
     return MemberAddResult(email=email, status="invited", invitation=invitation)
 
 
+def member_provision(
+    *, actor, organization: Organization, email: str, name: str = ""
+) -> Membership:
+    """R44: the organization's directory adds a user. An unknown email gets its account at once,
+    without an invitation: the directory vouches for the person, who signs in through the
+    organization's sign-on or sets a password with "Forgot password". An existing account joins
+    and is emailed, as with R6. R5 applies as for any add; a pending invitation of the email is
+    settled by joining. Lock order as in `member_add`: the organization row first."""
+    email = _valid_email(email)
+    with transaction.atomic():
+        organization = Organization.objects.select_for_update().get(pk=organization.pk)
+        account = Account.objects.filter(email=email).first()
+        created = account is None
+        if created:
+            try:
+                with transaction.atomic():
+                    account = account_create(email=email, name=name, actor=actor)
+            except EmailTaken:
+                # Created meanwhile by a sign-up or another organization's directory.
+                account = Account.objects.get(email=email)
+                created = False
+        membership = _join(actor=actor, organization=organization, account=account, via="directory")
+        Invitation.objects.filter(
+            organization=organization, email=email, state=InvitationState.PENDING
+        ).update(state=InvitationState.CANCELLED)
+        if not created:
+            email_send(
+                to=account.email,
+                subject=f"You were added to {organization.name}",
+                template="member_added",
+                context={"organization": organization, "account": account, "actor": actor},
+            )
+    return membership
+
+
 def _invitation_email(invitation: Invitation, token: str, actor) -> None:
     email_send(
         to=invitation.email,

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "billing",
     "licensing",
     "credits",
+    "provisioning",
     "console",
 ]
 
