@@ -19,7 +19,7 @@ import smtplib
 from collections.abc import Callable
 from typing import Any
 
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 from procrastinate import BaseRetryStrategy, RetryDecision
 from procrastinate.contrib.django import app
@@ -142,17 +142,28 @@ def jobs_run_here() -> int:
 def jobs_run_worker(*, queues: list[str] | None = None, **options) -> None:
     """Run a worker in this process until no job is left (`wait=False`): operators' scripts
     and tests. It uses a connection of its own, as a worker process does."""
-    worker_app = app.with_connector(app.connector.get_worker_connector())
     options = {
         "wait": False,
         "install_signal_handlers": False,
         "listen_notify": False,
         "queues": queues,
+        # The worker's threads end with this run: their connections must not outlive it.
+        "task_middleware": [_close_connections_after],
         **options,
     }
+    # As `manage.py procrastinate worker` does: the app itself (which the tasks and the
+    # scheduler use) works on a connection pool of its own for the run.
+    with app.replace_connector(app.connector.get_worker_connector()):
 
-    async def run():
-        async with worker_app.open_async():
-            await worker_app.run_worker_async(**options)
+        async def run():
+            async with app.open_async():
+                await app.run_worker_async(**options)
 
-    asyncio.run(run())
+        asyncio.run(run())
+
+
+def _close_connections_after(call_next, context, worker):
+    try:
+        return call_next()
+    finally:
+        connections.close_all()
