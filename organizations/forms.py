@@ -100,6 +100,15 @@ class ApiTokenForm(forms.Form):
         max_length=100,
         help_text='Where it is used, e.g. "provisioning script".',
     )
+    # R44: a directory's token (scope scim) manages the members through SCIM only.
+    purpose = forms.ChoiceField(
+        label="Used by",
+        choices=[
+            ("api", "Scripts, through the API"),
+            ("directory", "Your directory (SCIM provisioning)"),
+        ],
+        initial="api",
+    )
 
 
 class MemberAddForm(forms.Form):

@@ -92,6 +92,7 @@ def _settings_context(request, form=None, token_form=None, new_secret=None):
         "token_form": token_form or ApiTokenForm(),
         "tokens": ApiToken.objects.filter(organization=organization).select_related("created_by"),
         "new_secret": new_secret,
+        "scim_url": request.build_absolute_uri("/scim/v2/"),
     }
 
 
@@ -104,7 +105,9 @@ def token_create(request):
         _token, new_secret = api_token_create(
             actor=request.user,
             name=token_form.cleaned_data["name"],
-            scopes=[Scope.ORG_ADMIN],
+            scopes=[
+                Scope.SCIM if token_form.cleaned_data["purpose"] == "directory" else Scope.ORG_ADMIN
+            ],
             organization=request.organization,
         )
         token_form = None

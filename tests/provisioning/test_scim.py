@@ -323,3 +323,16 @@ def test_an_existing_account_joins_and_is_emailed(directory, organization):
     assert response.status_code == 201
     assert Membership.objects.filter(organization=organization, account=account).exists()
     assert mail.outbox[-1].to == ["known@corp.example"]
+
+
+def test_the_settings_page_makes_a_token_for_the_directory(admin_client, organization):
+    page = admin_client.get("/organization/settings/")
+    assert b"Your directory (SCIM provisioning)" in page.content
+    assert b"/scim/v2/" in page.content
+    response = admin_client.post(
+        "/organization/settings/tokens/", {"token-name": "Okta", "token-purpose": "directory"}
+    )
+    assert response.status_code == 200
+    token = organization.api_tokens.get(name="Okta")
+    assert token.scopes == ["scim"]
+    assert "(your directory)" in response.content.decode()
