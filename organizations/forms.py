@@ -108,6 +108,8 @@ class ApiTokenForm(forms.Form):
             ("directory", "Your directory (SCIM provisioning)"),
         ],
         initial="api",
+        # Scripts that post only a name keep getting a token for the API.
+        required=False,
     )
 
 
