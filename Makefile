@@ -21,11 +21,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 # Links in emails (and the address seed_demo prints) point at the address actually served.
+# The web server and one background worker (emails, alerts, schedules: R45) run together;
+# one Ctrl-C stops both (portal/management/commands/with_worker.py).
 run: export PORTAL_BASE_URL ?= http://$(HOST):$(PORT)
 run: install
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py seed_demo
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(BIN)/python manage.py with_worker -- $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # Lighthouse for the browser tests (tests/e2e/test_lighthouse.py), exactly as package-lock.json
 # pins it; needs Node.js and npm (.ci/run installs Debian's when missing).
@@ -50,11 +52,14 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Production-style server: gunicorn with whitenoise, on PostgreSQL (DATABASE_URL).
+# Production-style server: gunicorn with whitenoise, on PostgreSQL (DATABASE_URL), and one
+# background worker beside it (R45). More workers, on this machine or others, are
+# `manage.py procrastinate worker` with the same settings (README "Background jobs").
 serve: install
 	DJANGO_SETTINGS_MODULE=portal.settings.production $(BIN)/python manage.py collectstatic --noinput
 	DJANGO_SETTINGS_MODULE=portal.settings.production $(BIN)/python manage.py migrate --noinput
-	DJANGO_SETTINGS_MODULE=portal.settings.production $(BIN)/gunicorn portal.wsgi:application \
+	DJANGO_SETTINGS_MODULE=portal.settings.production $(BIN)/python manage.py with_worker -- \
+		$(BIN)/gunicorn portal.wsgi:application \
 		--bind $(HOST):$(PORT) --workers $${WEB_CONCURRENCY:-4} --access-logfile -
 
 bench: install

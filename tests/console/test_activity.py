@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from procrastinate.contrib.django import app as jobs_app
 
 from console.activity import SENTENCES, lines_for
 from portal.audit import audit_record
@@ -32,7 +33,10 @@ def _actions_in_the_code() -> set[str]:
             if "migrations" in path.parts:
                 continue
             if path.suffix == ".sql" and "portal_auditevent" in path.read_text():
-                found |= set(re.findall(r"'([a-z_]+\.[a-z_]+)'", path.read_text()))
+                # Background jobs' task names (R45) are not audit actions.
+                found |= set(re.findall(r"'([a-z_]+\.[a-z_]+)'", path.read_text())) - set(
+                    jobs_app.tasks
+                )
             if path.suffix != ".py":
                 continue
             for node in ast.walk(ast.parse(path.read_text())):

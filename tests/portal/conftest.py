@@ -2,9 +2,11 @@
 
 import contextlib
 import socket
+import time
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.conf import settings
 from django.db import connection
 
 
@@ -74,5 +76,18 @@ def empty_job_queue(transactional_db):
             "CASCADE"
         )
     yield
-    # A worker's connections end with its run (the test database is dropped at the end).
+    # A worker's connections end with its run (the test database is dropped at the end); a
+    # stopped process's session takes a moment to go.
+    deadline = time.monotonic() + 5
+    while sessions_on_this_database() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert sessions_on_this_database() == 0
+
+
+def database_url() -> str:
+    """The URL of this test's database, for the processes a test starts."""
+    db = settings.DATABASES["default"]
+    host = db["HOST"] or db["OPTIONS"].get("host")
+    if host.startswith("/"):
+        return f"postgres://{db['USER']}@/{db['NAME']}?host={host}"
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{host}:{db['PORT'] or 5432}/{db['NAME']}"

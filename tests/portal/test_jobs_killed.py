@@ -9,13 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from procrastinate.contrib.django.models import ProcrastinateJob
 
 from portal import jobs, tasks
 from portal.emails import email_send
-from tests.portal.conftest import free_port, sink_at
+from tests.portal.conftest import database_url, free_port, sink_at
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,14 +23,6 @@ pytestmark = [
     pytest.mark.real_jobs,
     pytest.mark.usefixtures("empty_job_queue"),
 ]
-
-
-def database_url() -> str:
-    db = settings.DATABASES["default"]
-    host = db["HOST"] or db["OPTIONS"].get("host")
-    if host.startswith("/"):
-        return f"postgres://{db['USER']}@/{db['NAME']}?host={host}"
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @pytest.mark.parametrize(
