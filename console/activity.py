@@ -90,7 +90,17 @@ def _settings_changed(e, c):
             old = credits(change["from"]) if change["from"] else "none"
             new = credits(change["to"]) if change["to"] else "none"
             parts.append(f"low-balance alert from {old} to {new}")
+        elif field == "require_second_factor":
+            parts.append(
+                "second-factor requirement " + ("on" if change.get("to") else "off")
+            )
     return "changed the organization's " + (" and ".join(parts) or "settings")
+
+
+def _factor(e) -> str:
+    if e.details.get("kind") == "passkey":
+        return f"the passkey “{e.details.get('name') or 'Passkey'}”"
+    return "an authenticator app"
 
 
 def _access_changed(e, c):
@@ -220,6 +230,21 @@ SENTENCES: dict[str, Callable[[AuditEvent, Context], str]] = {
     "account.kind_changed": _kind_changed,
     "account.profile_changed": _profile_changed,
     "account.password_changed": lambda e, c: "changed their password",
+    "account.second_factor_added": lambda e, c: (
+        f"added {_factor(e)} as a second factor for signing in"
+    ),
+    "account.second_factor_removed": lambda e, c: f"removed the second factor {_factor(e)}",
+    "account.second_factor_locked": lambda e, c: (
+        "was locked out of the second sign-in step after too many wrong codes"
+    ),
+    "account.recovery_codes_replaced": lambda e, c: "made new recovery codes",
+    "account.second_factors_reset": lambda e, c: (
+        f"removed every second factor of {c.person(e.target)} and signed them out"
+    ),
+    "account.recovery_code_used": lambda e, c: "signed in with a recovery code",
+    "account.sessions_ended": lambda e, c: (
+        f"signed out of {count(e.details.get('count'), 'other session')}"
+    ),
     "account.password_reset_requested": lambda e, c: (
         f"A password-reset link was sent to {c.person(e.target)}"
     ),

@@ -8,6 +8,7 @@ from console.views import home as views
 from console.views import organization as overview_views
 from organizations import urls as organizations_urls
 from organizations.forms import LoginForm, ThrottledPasswordResetForm
+from organizations.views import security as security_views
 from portal.api import api_not_found
 
 # The organization's namespace: its own pages, and those that show licensing and credits too.
@@ -55,6 +56,11 @@ organization_pages = [
         members.member_import_report,
         name="member_import_report",
     ),
+    path(
+        "organization/users/import/<int:pk>/progress/",
+        members.member_import_progress,
+        name="member_import_progress",
+    ),
 ]
 
 urlpatterns = [
@@ -67,13 +73,19 @@ urlpatterns = [
     path("", views.home, name="home"),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(
-            authentication_form=LoginForm, redirect_authenticated_user=True
-        ),
+        security_views.LoginView.as_view(authentication_form=LoginForm),
         name="login",
     ),
     path("credits/export.csv", exports.my_credit_history, name="export_my_credit_history"),
     path("accounts/logout/", views.sign_out, name="logout"),
+    # R42: the second sign-in step, and signing in with a passkey.
+    path("accounts/verify/", security_views.verify, name="second_factor_verify"),
+    path(
+        "accounts/passkey/options/",
+        security_views.passkey_sign_in_options,
+        name="passkey_sign_in_options",
+    ),
+    path("accounts/passkey/", security_views.passkey_sign_in, name="passkey_sign_in"),
     path("accounts/password_change/", views.PasswordChangeView.as_view(), name="password_change"),
     path(
         "accounts/reset/<uidb64>/<token>/",

@@ -10,15 +10,19 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import re_path, reverse
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from organizations import services
 from organizations.models import (
     Account,
     AccountKind,
+    AccountSession,
     Invitation,
     MemberImport,
     Membership,
     Organization,
+    Passkey,
     SetupRequest,
     SetupRequestState,
 )
@@ -85,7 +89,7 @@ class AccountAdmin(UserAdmin):
     list_filter = ["kind", "is_staff", "is_active"]
     search_fields = ["email", "name", "customer_number"]
     readonly_fields = ["customer_number", "kind", "date_joined", "last_login"]
-    actions = [change_kind]
+    actions = [change_kind, "reset_second_factors"]
     fieldsets = [
         (None, {"fields": ["email", "password", "customer_number", "kind"]}),
         ("Profile", {"fields": ["name"]}),
@@ -95,6 +99,17 @@ class AccountAdmin(UserAdmin):
     add_fieldsets = [
         (None, {"classes": ["wide"], "fields": ["email", "name", "password1", "password2"]})
     ]
+
+    @admin.action(description="Remove second factors (lost phone and recovery codes)")
+    def reset_second_factors(self, request, queryset):
+        for account in queryset:
+            services.second_factors_reset(actor=request.user, account=account)
+        self.message_user(
+            request,
+            f"Second factors removed and sessions ended for {queryset.count()} account(s). "
+            "They can sign in with their password and set up a new one.",
+            messages.SUCCESS,
+        )
 
     def save_model(self, request, obj, form, change):
         # New accounts from the admin start as trial accounts; "Change account kind" makes
@@ -325,7 +340,18 @@ def models_state_order():
 class MemberImportAdmin(admin.ModelAdmin):
     """CSV imports and their per-row reports (R7), read-only for support."""
 
-    list_display = ["created_at", "organization", "filename", "added", "invited", "skipped"]
+    list_display = [
+        "created_at",
+        "organization",
+        "filename",
+        "state",
+        "rows_processed",
+        "rows_total",
+        "added",
+        "invited",
+        "skipped",
+    ]
+    list_filter = ["state"]
     search_fields = [
         "organization__name",
         "organization__customer_number",
@@ -341,11 +367,60 @@ class MemberImportAdmin(admin.ModelAdmin):
         "added",
         "invited",
         "skipped",
+        "state",
+        "rows_total",
+        "rows_processed",
+        "emails",
         "created_at",
+        "finished_at",
     ]
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+# R42: staff see who has which passkey and where accounts are signed in, never a secret; the
+# authenticator apps' keys stay out of the admin (django-otp's own pages are unregistered),
+# and support removes a lost factor with the accounts' "Remove second factors" action.
+for otp_model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(otp_model):
+        admin.site.unregister(otp_model)
+
+
+@admin.register(Passkey)
+class PasskeyAdmin(admin.ModelAdmin):
+    list_display = ["user", "name", "created_at", "last_used_at"]
+    search_fields = ["user__email", "name"]
+    list_select_related = ["user"]
+    fields = ["user", "name", "created_at", "last_used_at", "sign_count"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AccountSession)
+class AccountSessionAdmin(admin.ModelAdmin):
+    list_display = ["account", "ip", "user_agent", "signed_in_at", "last_seen_at", "expire_date"]
+    search_fields = ["account__email", "ip"]
+    list_select_related = ["account"]
+    fields = ["account", "ip", "user_agent", "signed_in_at", "last_seen_at", "expire_date"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -22,6 +22,25 @@ class LoginForm(AuthenticationForm):
     }
 
 
+class SecondFactorCodeForm(forms.Form):
+    """The second sign-in step (R42): six digits from the app, or a recovery code."""
+
+    code = forms.CharField(
+        label="Code",
+        max_length=32,
+        help_text="The 6-digit code from your authenticator app, or one of your recovery codes.",
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "text",
+                "autofocus": True,
+                "spellcheck": "false",
+                "autocapitalize": "off",
+            }
+        ),
+    )
+
+
 class ThrottledPasswordResetForm(PasswordResetForm):
     """Password reset, at most a few emails an hour to one address: a form submitted over and
     over cannot flood an inbox. The page answers the same either way (it never tells whether
@@ -75,6 +94,12 @@ class OrganizationSettingsForm(forms.Form):
         label="Low-balance alert threshold (credits)",
         required=False,
         help_text="You are emailed when the pool falls below this. Leave empty for no alert.",
+    )
+    require_second_factor = forms.BooleanField(
+        label="Require a second factor for every user",
+        required=False,
+        help_text="Users without an authenticator app or passkey set one up before anything "
+        "else, in sessions already open too.",
     )
 
     def clean_name(self):

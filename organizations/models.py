@@ -5,11 +5,13 @@ import secrets
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower, Upper
 from django.urls import reverse
 from django.utils import timezone
+from django_otp.models import Device
 
 
 class AccountKind(models.TextChoices):
@@ -65,6 +67,10 @@ class Account(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # R42: wrong second-factor codes count per account (whichever device or address they come
+    # from); past the limit the account's second step is closed until `locked_until`.
+    second_factor_failures = models.PositiveSmallIntegerField(default=0, editable=False)
+    second_factor_locked_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = AccountManager()
 
@@ -119,6 +125,8 @@ class Organization(models.Model):
         max_digits=14, decimal_places=2, null=True, blank=True
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # R42: members must sign in with a second factor.
+    require_second_factor = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["name"]
@@ -298,11 +306,20 @@ def invitation_link(token: str) -> str:
     )
 
 
+class MemberImportState(models.TextChoices):
+    QUEUED = "queued", "Waiting to start"
+    RUNNING = "running", "Adding users"
+    DONE = "done", "Done"
+    FAILED = "failed", "Stopped by an error"
+
+
 class MemberImport(models.Model):
     """A CSV bulk add (R7) and its per-row report, kept for later viewing.
 
-    `rows` holds one dict per data row: `line`, `email`, `status` (`added`, `invited`,
-    `skipped`), and for skipped rows the `reason` in plain words.
+    Applied by a background job (R45) in batches: `emails` are the previewed addresses in
+    order, `rows_processed` how many of them are done. `rows` holds one dict per processed
+    row: `line`, `email`, `status` (`added`, `invited`, `skipped`), and for skipped rows the
+    `reason` in plain words.
     """
 
     organization = models.ForeignKey(
@@ -316,14 +333,65 @@ class MemberImport(models.Model):
     added = models.PositiveIntegerField(default=0)
     invited = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
+    state = models.CharField(
+        max_length=10, choices=MemberImportState.choices, default=MemberImportState.QUEUED
+    )
+    emails = models.JSONField(default=list)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_processed = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["organization", "-created_at"])]
+
+    @property
+    def is_done(self) -> bool:
+        return self.state == MemberImportState.DONE
 
     def __str__(self):
         return f"Import of {self.filename or 'a CSV file'} into {self.organization.name}"
 
     def get_absolute_url(self):
         return reverse("organizations:member_import_report", args=[self.pk])
+
+
+class Passkey(Device):
+    """A WebAuthn credential (R42), kept as a django-otp device so that signing in with it
+    verifies the session like any other second factor. `name` is the owner's label."""
+
+    # base64url of the credential id the authenticator chose; how sign-in finds the passkey.
+    credential_id = models.CharField(max_length=1400, unique=True)
+    public_key = models.BinaryField()
+    sign_count = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(Device.Meta):
+        verbose_name = "passkey"
+
+    def verify_token(self, token):
+        # A passkey answers a WebAuthn challenge (organizations.services.security), never a
+        # typed code.
+        return False
+
+
+class AccountSession(AbstractBaseSession):
+    """A browser session, with whose it is and where it was last used (R42: an account sees its
+    sessions and ends the others). The session store fills the extra columns from the session's
+    own data when it saves, so tracking costs no query of its own."""
+
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.CASCADE, related_name="sessions"
+    )
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    signed_in_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    @classmethod
+    def get_session_store_class(cls):
+        from organizations.sessions import SessionStore
+
+        return SessionStore

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from organizations.views import invitations
+from organizations.views import invitations, security
 from organizations.views import organization as views
 
 app_name = "organizations"
@@ -19,4 +19,20 @@ urlpatterns = [
     path("organization/settings/tokens/", views.token_create, name="token_create"),
     path("organization/settings/tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),
     path("invitations/<str:token>/", invitations.invitation_accept, name="invitation_accept"),
+    # R42: second factors and sessions.
+    path("account/security/", security.security, name="security"),
+    path("account/security/app/", security.app_setup, name="security_app"),
+    path(
+        "account/security/<str:kind>/<int:pk>/remove/",
+        security.factor_remove,
+        name="security_factor_remove",
+    ),
+    path("account/security/recovery-codes/", security.recovery_codes, name="recovery_codes"),
+    path(
+        "account/security/sessions/end-others/",
+        security.sessions_end_others,
+        name="sessions_end_others",
+    ),
+    path("account/security/passkeys/options/", security.passkey_options, name="passkey_options"),
+    path("account/security/passkeys/", security.passkey_add, name="passkey_add"),
 ]

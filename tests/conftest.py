@@ -6,7 +6,7 @@ Roles (CONVENTIONS "Tests"): `org_admin` administers `organization`; `member` is
 
 import pytest
 
-from tests.factories import PASSWORD, AccountFactory, add_member, make_org_admin
+from tests.factories import PASSWORD, AccountFactory, add_member, make_org_admin, verify_session
 
 
 @pytest.fixture(autouse=True)
@@ -53,6 +53,23 @@ def run_jobs(db):
     import portal.jobs
 
     return portal.jobs.jobs_run_here
+
+
+@pytest.fixture
+def client(client):
+    """Django's test client, whose `force_login` of vendor staff also passes their second
+    factor, as staff always have before they reach the admin (R42). Tests of what staff
+    without one meet use `force_login_without_second_factor`."""
+    force_login = client.force_login
+
+    def force_login_verified(user, backend=None):
+        force_login(user, backend)
+        if user.is_staff:
+            verify_session(client, user)
+
+    client.force_login_without_second_factor = force_login
+    client.force_login = force_login_verified
+    return client
 
 
 @pytest.fixture

@@ -63,3 +63,18 @@ class AuditEventFactory(factory.django.DjangoModelFactory):
 
     action = "test.event"
     target = "something"
+
+
+def verify_session(client, account: Account):
+    """Mark the test client's session as having passed a second factor (R42), with a real
+    authenticator device of `account`'s (made if it has none); returns the device."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=account, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=account, name="Authenticator app")
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return device

@@ -44,6 +44,25 @@ from organizations.services.members import (  # noqa: F401
     member_remove_by_email,
     members_remove,
 )
+from organizations.services.security import (  # noqa: F401
+    PasskeyInvalid,
+    SecondFactorInvalid,
+    SecondFactorLocked,
+    SecondFactorStillRequired,
+    passkey_authenticate,
+    passkey_authentication_options,
+    passkey_register,
+    passkey_registration_options,
+    recovery_codes_left,
+    recovery_codes_regenerate,
+    second_factor_check,
+    second_factor_remove,
+    second_factors_reset,
+    sessions_end_others,
+    totp_begin,
+    totp_confirm,
+    totp_pending,
+)
 from organizations.services.setup import (  # noqa: F401
     setup_request_confirm,
     setup_request_create,

@@ -19,6 +19,7 @@ from organizations.models import (
     Role,
     normalize_email,
 )
+from organizations.second_factor import account_flags
 from portal import errors
 from portal.audit import audit_record
 from portal.emails import email_send
@@ -143,9 +144,18 @@ def membership_create(*, organization: Organization, account: Account, role: str
 
 
 def organization_settings_update(
-    *, actor: Account, organization: Organization, name: str, low_balance_threshold
+    *,
+    actor: Account,
+    organization: Organization,
+    name: str,
+    low_balance_threshold,
+    require_second_factor: bool | None = None,
 ) -> Organization:
-    """Rename (R2: the administrator may rename) and set the low-balance threshold (R30)."""
+    """Rename (R2: the administrator may rename), set the low-balance threshold (R30) and
+    whether members need a second factor (R42). `None` leaves the requirement as it is.
+
+    The administrator turns the requirement on only with a second factor of their own, so that
+    the first page after saving is not the set-up."""
     name = visible_name(name, required=True)
     with transaction.atomic():
         organization = Organization.objects.select_for_update().get(pk=organization.pk)
@@ -159,8 +169,24 @@ def organization_settings_update(
                 "to": str(low_balance_threshold or ""),
             }
             organization.low_balance_threshold = low_balance_threshold
+        if (
+            require_second_factor is not None
+            and organization.require_second_factor != require_second_factor
+        ):
+            if require_second_factor and not _has_second_factor(actor):
+                raise errors.InvalidRequest(
+                    "Set up a second factor for yourself first, on your Security page.",
+                    field="require_second_factor",
+                )
+            changes["require_second_factor"] = {
+                "from": organization.require_second_factor,
+                "to": require_second_factor,
+            }
+            organization.require_second_factor = require_second_factor
         if changes:
-            organization.save(update_fields=["name", "low_balance_threshold"])
+            organization.save(
+                update_fields=["name", "low_balance_threshold", "require_second_factor"]
+            )
             audit_record(
                 actor=actor,
                 action="organization.settings_changed",
@@ -169,6 +195,11 @@ def organization_settings_update(
                 details=changes,
             )
     return organization
+
+
+def _has_second_factor(account: Account) -> bool:
+    flags = Account.objects.filter(pk=account.pk).annotate(**account_flags())
+    return bool(flags.values_list("has_second_factor", flat=True).first())
 
 
 def administrator_transfer(

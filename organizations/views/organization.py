@@ -67,14 +67,19 @@ def settings_page(request):
         initial={
             "name": organization.name,
             "low_balance_threshold": organization.low_balance_threshold or "",
+            "require_second_factor": organization.require_second_factor,
         },
     )
     if request.method == "POST" and form.is_valid():
-        services.organization_settings_update(
-            actor=request.user, organization=organization, **form.cleaned_data
-        )
-        messages.success(request, "Settings saved.")
-        return redirect("organizations:settings")
+        try:
+            services.organization_settings_update(
+                actor=request.user, organization=organization, **form.cleaned_data
+            )
+        except errors.DomainError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            messages.success(request, "Settings saved.")
+            return redirect("organizations:settings")
     return render(request, "organizations/settings.html", _settings_context(request, form))
 
 
@@ -87,6 +92,7 @@ def _settings_context(request, form=None, token_form=None, new_secret=None):
             initial={
                 "name": organization.name,
                 "low_balance_threshold": organization.low_balance_threshold or "",
+                "require_second_factor": organization.require_second_factor,
             }
         ),
         "token_form": token_form or ApiTokenForm(),

@@ -19,7 +19,8 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The Django admin, open to staff only once they passed a second factor (R42).
+    "organizations.admin_config.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -33,6 +34,9 @@ INSTALLED_APPS = [
     "axes",
     # R45: background jobs are rows of this database (the worker: manage.py procrastinate worker).
     "procrastinate.contrib.django",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "portal",
     "organizations",
     "billing",
@@ -55,6 +59,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # R42: a signed-in person passes their second factor (or sets one up where it is
+    # required) before any other page; their session's place and last use are noted. After
+    # messages and htmx, which its redirects use.
+    "organizations.middleware.SecondFactorMiddleware",
     "portal.middleware.HtmxMessagesMiddleware",
     "portal.middleware.MethodNotAllowedPageMiddleware",
     # Last, so that a refused login is answered before any view runs.
@@ -111,6 +119,20 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Second factors (R42) -----------------------------------------------------------------
+# The name authenticator apps show beside the code.
+OTP_TOTP_ISSUER = env("PORTAL_TOTP_ISSUER", default="Self-Service Portal")
+# Wrong codes are counted per account (organizations.services.security), whatever the device;
+# django-otp's own per-device delays would only add a second, weaker counter.
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
+# Passkeys are bound to this host name (WebAuthn's relying party id; an IP address is refused
+# by browsers). By default the host of PORTAL_BASE_URL.
+PORTAL_WEBAUTHN_RP_ID = env("PORTAL_WEBAUTHN_RP_ID", default="")
+PORTAL_WEBAUTHN_RP_NAME = env("PORTAL_WEBAUTHN_RP_NAME", default="Self-Service Portal")
+SECOND_FACTOR_FAILURE_LIMIT = env.int("PORTAL_SECOND_FACTOR_FAILURE_LIMIT", default=5)
+SECOND_FACTOR_LOCK_MINUTES = env.int("PORTAL_SECOND_FACTOR_LOCK_MINUTES", default=15)
 
 # --- Login throttling (django-axes) -------------------------------------------------------
 # Five wrong passwords for one email from one address lock that pair for 15 minutes; other
@@ -177,6 +199,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 
 # --- Sessions and cookies -----------------------------------------------------------------
+# Database sessions that know their account, address and last use (organizations.sessions).
+SESSION_ENGINE = "organizations.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"

@@ -53,8 +53,14 @@
     if (!button) return;
     var source = document.querySelector(button.getAttribute("data-copy"));
     if (source && navigator.clipboard) {
-      navigator.clipboard.writeText(source.textContent.trim());
+      navigator.clipboard.writeText((source.innerText || source.textContent).trim());
       button.textContent = "Copied";
     }
+  });
+
+  // Forms that undo something ask first: <form data-confirm="Remove …?">.
+  document.addEventListener("submit", function (event) {
+    var text = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (text && !window.confirm(text)) event.preventDefault();
   });
 })();

@@ -28,6 +28,7 @@ from licensing.models import License
 from organizations.models import Invitation, Membership
 from portal.models import ApiToken
 from tests.credits.factories import consume, fund_pool, set_access
+from tests.factories import AccountFactory
 from tests.security.conftest import ROLES
 
 pytestmark = pytest.mark.django_db
@@ -99,6 +100,24 @@ MATRIX = {
         PUBLIC, get=ok(200), post=ok(200), kwargs=lambda w: {"uidb64": "MQ", "token": "bad-x"}
     ),
     "password_reset_complete": Rule(PUBLIC, get=ok(200)),
+    # SCIM (R44) takes a directory token only: a browser session, signed in or not, gets 401.
+    "scim": Rule(PUBLIC, get=ok(401), post=ok(401), kwargs=lambda w: {"path": "Users"}),
+    # --- Second factors and sessions (R42) -------------------------------------------------
+    # The second step sends whoever needs none on (or to sign in); passkey sign-in is public.
+    "second_factor_verify": Rule(PUBLIC, get=ok(302), post=ok(302)),
+    "passkey_sign_in_options": Rule(PUBLIC, post=ok(200)),
+    "passkey_sign_in": Rule(PUBLIC, post=ok(400)),
+    "organizations:security": Rule(SIGNED_IN, get=ok(200)),
+    # Without a set-up under way the page sends back to Security; a POST starts one.
+    "organizations:security_app": Rule(SIGNED_IN, get=ok(302), post=ok(302)),
+    "organizations:security_factor_remove": Rule(
+        SIGNED_IN, post=ok(302), kwargs=lambda w: {"kind": "totp", "pk": 999_999}
+    ),
+    # Staff have a factor here (the codes page); the others are told to add one first.
+    "organizations:recovery_codes": Rule(SIGNED_IN, post=ok(200, 302)),
+    "organizations:sessions_end_others": Rule(SIGNED_IN, post=ok(302)),
+    "organizations:passkey_options": Rule(SIGNED_IN, post=ok(200)),
+    "organizations:passkey_add": Rule(SIGNED_IN, post=ok(400)),
     # --- Everyone's own pages -------------------------------------------------------------
     "account": Rule(SIGNED_IN, get=ok(200), post=ok(200)),
     "dismiss_announcement": Rule(SIGNED_IN, post=ok(200, 204, 302), kwargs=pk_of("announcement")),
@@ -177,6 +196,10 @@ MATRIX = {
     "organizations:export_activity": Rule(ORG_ADMIN, get=ok(200)),
     "export_my_credit_history": Rule(SIGNED_IN, get=ok(200)),
     "organizations:member_import_report": Rule(
+        ORG_ADMIN, get=ok(200), kwargs=pk_of("member_import"), object_in_url=True
+    ),
+    # The part of the report's page that htmx polls while the import's job runs (R7, R45).
+    "organizations:member_import_progress": Rule(
         ORG_ADMIN, get=ok(200), kwargs=pk_of("member_import"), object_in_url=True
     ),
     "licensing:org_licenses": Rule(ORG_ADMIN, get=ok(200)),
@@ -373,15 +396,22 @@ def admin_urls():
 
 
 def test_the_django_admin_is_for_staff_only(client, world):
-    """Staff get the admin; everyone else is sent to the admin's sign-in and sees nothing."""
+    """Staff who passed their second factor get the admin; staff without one are sent to set
+    it up (R42); everyone else is sent to the admin's sign-in and sees nothing."""
     problems = []
+    unverified = AccountFactory(is_staff=True, is_superuser=True, email="new@vendor.example")
     for url in admin_urls():
-        for role in ROLES:
+        for role in (*ROLES, "staff_without_second_factor"):
             client.logout()
-            if role != "anonymous":
+            if role == "staff_without_second_factor":
+                client.force_login_without_second_factor(unverified)
+            elif role != "anonymous":
                 client.force_login(world.account(role))
             response = client.get(url)
-            if role == "staff":
+            if role == "staff_without_second_factor":
+                if response.status_code != 302 or response["Location"] != "/account/security/":
+                    problems.append(f"{url} {role}: {response.status_code}")
+            elif role == "staff":
                 if response.status_code != 200:
                     problems.append(f"{url} staff: {response.status_code}")
                 shown = rule_numbers_shown(response.content.decode())

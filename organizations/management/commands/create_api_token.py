@@ -8,7 +8,9 @@ class Command(PortalCommand):
     def add_arguments(self, parser):
         parser.add_argument("name")
         parser.add_argument("--scopes", required=True, help="Comma-separated scopes.")
-        parser.add_argument("--org", default=None, help="Organization customer number (org:admin, scim).")
+        parser.add_argument(
+            "--org", default=None, help="Organization customer number (org:admin, scim)."
+        )
 
     def run(self, *args, name, scopes, org, **options):
         organization = organization_by_customer_number(org) if org is not None else None
