@@ -10,6 +10,7 @@ import time
 
 import pyotp
 import pytest
+from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from organizations.models import Passkey
@@ -59,7 +60,9 @@ def virtual_authenticator(page):
 def test_authenticator_app_set_up_then_asked_at_sign_in(base, browser):
     account = AccountFactory(email="totp@studio.example", name="Tess")
     for width, height, suffix in ((1280, 900, ""), (390, 844, "-390")):
+        # Each width starts from an account without a factor (and so without recovery codes).
         TOTPDevice.objects.filter(user=account).delete()
+        StaticDevice.objects.filter(user=account).delete()
         context = browser.new_context(viewport={"width": width, "height": height})
         page = context.new_page()
         page.set_default_timeout(10_000)
@@ -79,7 +82,7 @@ def test_authenticator_app_set_up_then_asked_at_sign_in(base, browser):
             page.get_by_role("link", name="I have saved them").click()
             page.get_by_text("On", exact=True).wait_for()
 
-            page.get_by_role("button", name="Sign out").click()
+            page.get_by_role("button", name="Sign out", exact=True).click()
             password_step(page, base, account.email)
             page.get_by_role("heading", name="Confirm it is you").wait_for()
             shoot(page, f"security-4-second-step{suffix}")
@@ -109,7 +112,7 @@ def test_passkey_added_then_signs_in_without_a_password(base, browser):
         assert Passkey.objects.get(user=account).name == "Work laptop"
         shoot(page, "security-5-passkey-added")
 
-        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("button", name="Sign out", exact=True).click()
         page.goto(f"{base}/accounts/login/")
         shoot(page, "security-6-sign-in-with-passkey")
         page.get_by_role("button", name="Sign in with a passkey").click()
@@ -117,7 +120,7 @@ def test_passkey_added_then_signs_in_without_a_password(base, browser):
         assert Passkey.objects.get(user=account).last_used_at is not None
 
         # A session with the password only is asked for the passkey as its second step.
-        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("button", name="Sign out", exact=True).click()
         password_step(page, base, account.email)
         page.get_by_role("button", name="Use your passkey").click()
         page.get_by_role("heading", name="My licenses").wait_for()
