@@ -346,15 +346,15 @@ class MemberImport(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["organization", "-created_at"])]
 
-    @property
-    def is_done(self) -> bool:
-        return self.state == MemberImportState.DONE
-
     def __str__(self):
         return f"Import of {self.filename or 'a CSV file'} into {self.organization.name}"
 
     def get_absolute_url(self):
         return reverse("organizations:member_import_report", args=[self.pk])
+
+    @property
+    def is_done(self) -> bool:
+        return self.state == MemberImportState.DONE
 
 
 class Passkey(Device):

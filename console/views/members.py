@@ -405,7 +405,8 @@ STATUSES = ("add", "invite", "skip")
 @org_admin_required
 @require_POST
 def member_import_apply(request):
-    """R7: apply the previewed file's valid rows; each row as a single add would."""
+    """R7: apply the previewed file's valid rows, each as a single add would, in a background
+    job; the answer is at once the import's page, which shows the progress."""
     emails = request.POST.get("emails", "").replace("\x00", "").splitlines()
     emails = [email for email in emails if email.strip()][: services.CSV_MAX_ROWS]
     if not emails:
@@ -417,11 +418,7 @@ def member_import_apply(request):
         emails=emails,
         filename=request.POST.get("filename", "")[:255],
     )
-    messages.success(
-        request,
-        f"File applied: {report.added} added, {report.invited} invited"
-        + (f", {report.skipped} skipped." if report.skipped else "."),
-    )
+    # A background job applies the rows (R45); the report's page shows its progress.
     return redirect(report)
 
 
@@ -437,15 +434,20 @@ def member_import_template(request):
     return response
 
 
-@org_admin_required
-@require_GET
-def member_import_report(request, pk: int):
-    """A kept per-row report of an earlier import (R7)."""
+def _member_import_or_404(request, pk: int):
     report = (
         selectors.member_imports_for_org(organization=request.organization).filter(pk=pk).first()
     )
     if report is None:
         raise Http404("No such import.")
+    return report
+
+
+@org_admin_required
+@require_GET
+def member_import_report(request, pk: int):
+    """A kept per-row report of an earlier import (R7); while its job runs, the progress."""
+    report = _member_import_or_404(request, pk)
     status = request.GET.get("status", "")
     rows = [r for r in report.rows if not status or r.get("status") == status]
     context = {
@@ -455,3 +457,13 @@ def member_import_report(request, pk: int):
         "status": status,
     }
     return render(request, "organizations/csv_report.html", context)
+
+
+@org_admin_required
+@require_GET
+def member_import_progress(request, pk: int):
+    """The report page's part that htmx polls while the import runs: the progress bar, then
+    (no longer polling) the report once the job is done."""
+    report = _member_import_or_404(request, pk)
+    context = {"organization": request.organization, "report": report, "rows": report.rows}
+    return render(request, "organizations/csv_import_status.html", context)

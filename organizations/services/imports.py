@@ -1,4 +1,5 @@
-"""Bulk add by CSV (R7): the file checked whole first, then applied row by row."""
+"""Bulk add by CSV (R7): the file checked whole first, then applied row by row by a background
+job (R45) whose progress the report page shows."""
 
 import csv
 import io
@@ -6,19 +7,21 @@ import io
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.utils import timezone
 
 from organizations.models import (
     Account,
     Invitation,
     InvitationState,
     MemberImport,
+    MemberImportState,
     Membership,
     Organization,
     Role,
     normalize_email,
 )
 from organizations.services.members import member_add
-from portal import errors
+from portal import errors, jobs
 from portal.audit import audit_record
 
 CSV_MAX_BYTES = 1024 * 1024
@@ -140,43 +143,105 @@ def member_import_preview(*, organization: Organization, data: bytes) -> list[di
 def member_import(
     *, actor: Account, organization: Organization, emails: list[str], filename: str = ""
 ) -> MemberImport:
-    """R7: add the previewed addresses row by row (each its own transaction, so one refusal
-    does not undo the others) and keep the per-row report. A row refused meanwhile (someone
-    joined elsewhere since the preview) is reported as skipped with the reason."""
+    """R7: record the previewed addresses as an import and save the job that applies them
+    (R45), both in this transaction: the page answers at once and shows the progress."""
+    from organizations import tasks  # the task module imports this one
+
     emails = [normalize_email(email) for email in emails if email.strip()][:CSV_MAX_ROWS]
-    report = []
+    with transaction.atomic():
+        member_import_row = MemberImport.objects.create(
+            organization=organization,
+            created_by=actor,
+            filename=(filename or "")[:255],
+            emails=emails,
+            rows_total=len(emails),
+        )
+        jobs.job_defer(tasks.member_import_run, import_id=member_import_row.pk)
+    return member_import_row
+
+
+# Rows applied per transaction: a crash loses at most one batch's work (rolled back with its
+# emails, so redone once), and the progress moves at least every few seconds.
+BATCH_SIZE = 50
+
+
+def member_import_process(*, import_id: int) -> str:
+    """R7 in the worker: add the import's addresses one batch per transaction, row by row
+    (each row its own savepoint, so one refusal does not undo the others), saving the report
+    and the progress with the batch. A row refused meanwhile (someone joined elsewhere since
+    the preview) is reported as skipped with the reason.
+
+    Safe to run again after a crash or beside a second run: each batch locks the import and
+    starts where the last committed batch stopped, and a batch that did not commit left no
+    member, invitation or email behind. The last batch marks the import done and audits it."""
+    try:
+        while True:
+            with transaction.atomic():
+                item = (
+                    MemberImport.objects.select_for_update(of=("self",))
+                    .select_related("organization", "created_by")
+                    .get(pk=import_id)
+                )
+                if item.state == MemberImportState.DONE:
+                    return _summary(item)
+                _batch_apply(item)
+                if item.rows_processed >= item.rows_total:
+                    _finish(item)
+                    return _summary(item)
+    except MemberImport.DoesNotExist:
+        return "import deleted"
+    except Exception:
+        # Shown on its page until the job's next attempt, which goes on from the last batch.
+        MemberImport.objects.filter(pk=import_id).exclude(state=MemberImportState.DONE).update(
+            state=MemberImportState.FAILED
+        )
+        raise
+
+
+def _batch_apply(item: MemberImport) -> None:
+    start = item.rows_processed
+    seen = set(item.emails[:start])
     counts = {"added": 0, "invited": 0, "skipped": 0}
-    seen = set()
-    for line, email in enumerate(emails, start=1):
+    for line, email in enumerate(item.emails[start : start + BATCH_SIZE], start=start + 1):
         entry = {"line": line, "email": email}
         if email in seen:
             entry.update(status="skipped", reason="listed twice")
         else:
             seen.add(email)
             try:
-                result = member_add(actor=actor, organization=organization, email=email)
+                result = member_add(
+                    actor=item.created_by, organization=item.organization, email=email
+                )
             except errors.DomainError as exc:
                 entry.update(status="skipped", reason=SKIP_REASONS.get(exc.code, exc.message))
             else:
                 entry["status"] = "added" if result.status == "member" else "invited"
         counts[entry["status"]] += 1
-        report.append(entry)
-    with transaction.atomic():
-        member_import_row = MemberImport.objects.create(
-            organization=organization,
-            created_by=actor,
-            filename=(filename or "")[:255],
-            rows=report,
-            **counts,
-        )
-        audit_record(
-            actor=actor,
-            action="member.imported",
-            organization=organization,
-            target=member_import_row.filename or "CSV file",
-            details={**counts, "import_id": member_import_row.pk},
-        )
-    return member_import_row
+        item.rows.append(entry)
+    item.added += counts["added"]
+    item.invited += counts["invited"]
+    item.skipped += counts["skipped"]
+    item.rows_processed = len(item.rows)
+    item.state = MemberImportState.RUNNING
+    item.save(update_fields=["rows", "added", "invited", "skipped", "rows_processed", "state"])
+
+
+def _finish(item: MemberImport) -> None:
+    item.state = MemberImportState.DONE
+    item.finished_at = timezone.now()
+    item.save(update_fields=["state", "finished_at"])
+    counts = {"added": item.added, "invited": item.invited, "skipped": item.skipped}
+    audit_record(
+        actor=item.created_by,
+        action="member.imported",
+        organization=item.organization,
+        target=item.filename or "CSV file",
+        details={**counts, "import_id": item.pk},
+    )
+
+
+def _summary(item: MemberImport) -> str:
+    return f"{item.added} added, {item.invited} invited, {item.skipped} skipped"
 
 
 # Refusals of `member_add` in the words of the report.

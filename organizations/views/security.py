@@ -5,6 +5,7 @@ and the browser's answer, checked by the services. Everything else is a plain fo
 """
 
 import base64
+import ipaddress
 import json
 from urllib.parse import urlsplit
 
@@ -30,6 +31,7 @@ from organizations.second_factor import (
     session_meets_requirement,
     session_verified,
 )
+from organizations.selectors import sign_on_required_for
 from organizations.sessions import describe_user_agent
 from portal import errors
 
@@ -37,11 +39,22 @@ REGISTRATION_CHALLENGE = "passkey_registration_challenge"
 AUTHENTICATION_CHALLENGE = "passkey_authentication_challenge"
 
 
+def passkey_host() -> str:
+    """The host name passkeys are bound to; none when it is an IP address, which browsers
+    refuse."""
+    rp_id = settings.PORTAL_WEBAUTHN_RP_ID or urlsplit(settings.PORTAL_BASE_URL).hostname or ""
+    try:
+        ipaddress.ip_address(rp_id)
+    except ValueError:
+        return rp_id
+    return ""
+
+
 def relying_party(request) -> tuple[str, str] | None:
     """(relying party id, expected origin) when this request's host may use passkeys: the
     configured id (else the host of PORTAL_BASE_URL), and the host the browser is on, which
     must be that name or below it."""
-    rp_id = settings.PORTAL_WEBAUTHN_RP_ID or urlsplit(settings.PORTAL_BASE_URL).hostname or ""
+    rp_id = passkey_host()
     host = request.get_host().rsplit(":", 1)[0] if request.get_host() else ""
     if not rp_id or not (host == rp_id or host.endswith("." + rp_id)):
         return None
@@ -95,6 +108,7 @@ def _security_context(request, **extra) -> dict:
         "recovery_left": services.recovery_codes_left(account=account),
         "sessions": sessions,
         "passkeys_available": relying_party(request) is not None,
+        "passkey_host": passkey_host(),
         "required": required and not session_meets_requirement(request),
         "has_factor": app is not None or has_factor,
         **extra,
@@ -301,6 +315,11 @@ def passkey_sign_in(request):
         return JsonResponse({"error": exc.message}, status=400)
     if not passkey.user.is_active:
         return JsonResponse({"error": "This account is disabled."}, status=400)
+    if account is None and sign_on_required_for(email=passkey.user.email):
+        # R43: the organization signs its people in through its provider only.
+        return JsonResponse(
+            {"error": "Your organization signs you in through its own sign-in page."}, status=400
+        )
     if account is None:
         login(request, passkey.user, backend="organizations.backends.EmailBackend")
     session_mark_verified(request, passkey)

@@ -1,13 +1,17 @@
-"""Users end to end in headless Chromium (R6, R9, R10): add, invite, complete, remove."""
+"""Users end to end in headless Chromium (R6, R7, R9, R10): add, invite, complete, remove, and
+bulk add from a CSV file, applied by a background job while the page shows its progress."""
 
 import re
 from pathlib import Path
 
 import pytest
 from django.core import mail
+from django.db import connection
 
 from organizations import services
-from organizations.models import Account, Membership
+from organizations.models import Account, Invitation, MemberImport, Membership
+from organizations.services import imports
+from portal import jobs
 from tests.factories import PASSWORD, AccountFactory, add_member, make_org_admin
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -120,6 +124,72 @@ def test_search_sort_and_page_size_work_through_htmx(live_server, page, sign_in)
     page.get_by_text("31 rows · page 2 of 2").wait_for()
     assert rows.count() == 6
     rows.first.get_by_text("u04@x.example").wait_for()
+
+
+@pytest.mark.real_jobs
+def test_a_csv_import_shows_its_progress_then_its_report(
+    live_server, page, sign_in, screenshot, monkeypatch, tmp_path
+):
+    """R7, R45: the live server has no worker, so the test plays it (`jobs_run_here`, on the
+    test's connection) while the page polls: waiting, stopped by a crash after a batch, then
+    retried to the end; nobody is invited twice."""
+    with connection.cursor() as cursor:  # no job left by an earlier test
+        cursor.execute("DELETE FROM procrastinate_jobs")
+    admin = make_org_admin(email="bulk@studio.example")
+    AccountFactory(email="known@x.example")
+    emails = ["known@x.example"] + [f"new{i}@x.example" for i in range(1, 5)]
+    csv_file = tmp_path / "team.csv"
+    csv_file.write_text("email\n" + "\n".join(emails) + "\n")
+
+    sign_in(page, admin.email, PASSWORD)
+    page.goto(f"{live_server.url}/organization/users/import/")
+    page.locator("#id_file").set_input_files(str(csv_file))
+    page.get_by_role("button", name="Upload and check").click()
+    page.get_by_role("button", name="Add 1 and invite 4").click()
+
+    # The answer comes at once: the job waits for a worker, the page for the job.
+    page.get_by_role("heading", name="Waiting to start").wait_for()
+    page.get_by_text("0 of 5 rows done").wait_for()
+    assert not Invitation.objects.exists()
+    screenshot(page, "members-csv-progress-wide")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "members-csv-progress-narrow")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    # The worker crashes in the second batch; the page, still polling, shows where it stopped.
+    monkeypatch.setattr(imports, "BATCH_SIZE", 2)
+    member_add = imports.member_add
+
+    def crash_on_new2(**kwargs):
+        if kwargs["email"] == "new2@x.example":
+            raise RuntimeError("the database went away")
+        return member_add(**kwargs)
+
+    monkeypatch.setattr(imports, "member_add", crash_on_new2)
+    with pytest.raises(RuntimeError):
+        jobs.jobs_run_here()
+    page.get_by_role("heading", name="Adding stopped for now").wait_for()
+    page.get_by_text("2 of 5 rows done: 1 added, 1 invited, 0 skipped.").wait_for()
+    screenshot(page, "members-csv-stopped-wide")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "members-csv-stopped-narrow")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    # Its retry goes on from the second batch; the report replaces the progress by itself.
+    monkeypatch.setattr(imports, "member_add", member_add)
+    item = MemberImport.objects.get()
+    jobs.job_run_inline("organizations.member_import_run", {"import_id": item.pk})
+    jobs.jobs_run_here()  # the emails the import saved
+    page.get_by_role("heading", name="Rows").wait_for()
+    assert page.locator("#import-status progress").count() == 0
+    assert page.locator("#import-status tbody tr").count() == 5
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(emails)
+    assert Invitation.objects.count() == 4
+    screenshot(page, "members-csv-report-wide")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "members-csv-report-narrow")
+    page.get_by_role("link", name="Skipped").click()
+    page.get_by_text("No rows with this result.").wait_for()
 
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"

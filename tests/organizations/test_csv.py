@@ -1,14 +1,20 @@
 """Bulk add by CSV (R7): the file's format is checked whole first; a file that passes is shown
 as a preview of every row (added, invited, skipped and why), and its valid rows are applied row
-by row with a per-row report that is kept."""
+by row, by a background job (R45) whose progress the page shows, with a per-row report that is
+kept.
+
+Outside the tests marked `real_jobs`, the import's job runs as soon as it is saved (the
+`_emails_sent_when_their_change_commits` fixture), so those tests see the finished import."""
 
 import pytest
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 
 from organizations import services
 from organizations.models import Invitation, MemberImport, Membership, Role
-from organizations.services import membership_create
+from organizations.services import imports, membership_create
+from portal import jobs
 from portal.models import AuditEvent
 from tests.factories import AccountFactory, add_member
 
@@ -240,3 +246,151 @@ def test_upload_still_needs_the_csrf_token(org_admin, organization):
 def test_the_apply_button_names_only_what_will_happen(admin_client, organization):
     html = upload(admin_client, b"email\nnew1@x.example\nnew2@x.example\n").content.decode()
     assert "Invite 2 users" in html and "Add 0" not in html
+
+
+# --- The job applies the rows; the page shows its progress (R45) ---------------------------
+
+
+def import_jobs() -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (args->>'import_id')::int FROM procrastinate_jobs "
+            "WHERE task_name = 'organizations.member_import_run' AND status = 'todo'"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.real_jobs
+def test_the_apply_answers_at_once_with_the_progress_page(admin_client, organization, run_jobs):
+    AccountFactory(email="known@x.example")
+    response = upload_and_apply(admin_client, b"known@x.example\nnew@x.example\n")
+    item = MemberImport.objects.get()
+    # Nothing applied yet: the import and its job were saved, both in the request.
+    assert response.status_code == 302 and response["Location"] == item.get_absolute_url()
+    assert (item.state, item.rows_total, item.rows_processed) == ("queued", 2, 0)
+    assert import_jobs() == [item.pk]
+    assert Membership.objects.filter(organization=organization).count() == 1
+    assert not Invitation.objects.exists() and not mail.outbox
+    html = admin_client.get(response["Location"]).content.decode()
+    assert "Waiting to start" in html and "0 of 2 rows done" in html
+    assert f'hx-get="{item.get_absolute_url()}progress/"' in html
+    assert 'hx-trigger="every 2s"' in html
+
+    run_jobs()  # the worker: the import, then the emails it saved
+    item.refresh_from_db()
+    assert (item.state, item.rows_processed, item.added, item.invited) == ("done", 2, 1, 1)
+    assert item.finished_at is not None
+    assert sorted(m.to[0] for m in mail.outbox) == ["known@x.example", "new@x.example"]
+    html = admin_client.get(response["Location"]).content.decode()
+    assert "hx-trigger" not in html and "Invited" in html and "new@x.example" in html
+
+
+@pytest.mark.real_jobs
+def test_the_job_applies_the_rows_in_batches_and_audits_once(
+    admin_client, organization, run_jobs, monkeypatch
+):
+    monkeypatch.setattr(imports, "BATCH_SIZE", 2)
+    add_member(organization, email="here@x.example")
+    emails = ["a@x.example", "here@x.example", "b@x.example", "a@x.example", "c@x.example"]
+    admin_client.post(APPLY, {"emails": "\n".join(emails), "filename": "u.csv"})
+    run_jobs()
+    item = MemberImport.objects.get()
+    assert item.state == "done" and item.rows_processed == item.rows_total == 5
+    assert [(r["line"], r["email"], r["status"], r.get("reason")) for r in item.rows] == [
+        (1, "a@x.example", "invited", None),
+        (2, "here@x.example", "skipped", "already a member"),
+        (3, "b@x.example", "invited", None),
+        (4, "a@x.example", "skipped", "listed twice"),
+        (5, "c@x.example", "invited", None),
+    ]
+    assert (item.added, item.invited, item.skipped) == (0, 3, 2)
+    event = AuditEvent.objects.get(action="member.imported")
+    assert event.details == {"added": 0, "invited": 3, "skipped": 2, "import_id": item.pk}
+    assert sorted(m.to[0] for m in mail.outbox) == ["a@x.example", "b@x.example", "c@x.example"]
+
+
+@pytest.mark.real_jobs
+def test_a_job_retried_after_a_partial_run_adds_and_emails_nobody_twice(
+    admin_client, organization, run_jobs, monkeypatch
+):
+    """A crash in the second batch: the first batch stays done, the second left nothing (its
+    rows and their emails rolled back together); the retry goes on from the second batch."""
+    monkeypatch.setattr(imports, "BATCH_SIZE", 2)
+    AccountFactory(email="known@x.example")
+    emails = ["known@x.example", "n1@x.example", "n2@x.example", "n3@x.example", "n4@x.example"]
+    admin_client.post(APPLY, {"emails": "\n".join(emails), "filename": "u.csv"})
+    item = MemberImport.objects.get()
+    member_add = imports.member_add
+
+    def crash_on_n3(**kwargs):
+        if kwargs["email"] == "n3@x.example":
+            raise RuntimeError("the database went away")
+        return member_add(**kwargs)
+
+    monkeypatch.setattr(imports, "member_add", crash_on_n3)
+    with pytest.raises(RuntimeError):
+        run_jobs()
+    item.refresh_from_db()
+    assert (item.state, item.rows_processed) == ("failed", 2)
+    assert list(Invitation.objects.values_list("email", flat=True)) == ["n1@x.example"]
+    html = admin_client.get(item.get_absolute_url()).content.decode()
+    assert "Adding stopped for now" in html and "2 of 5 rows done" in html
+    assert 'hx-trigger="every 2s"' in html  # still watching: the retry goes on
+
+    monkeypatch.setattr(imports, "member_add", member_add)
+    jobs.job_run_inline("organizations.member_import_run", {"import_id": item.pk})  # the retry
+    jobs.job_run_inline("organizations.member_import_run", {"import_id": item.pk})  # and again
+    run_jobs()
+    item.refresh_from_db()
+    assert (item.state, item.rows_processed) == ("done", 5)
+    assert [r["email"] for r in item.rows] == emails
+    assert [r["line"] for r in item.rows] == [1, 2, 3, 4, 5]
+    assert (item.added, item.invited, item.skipped) == (1, 4, 0)
+    assert sorted(Invitation.objects.values_list("email", flat=True)) == emails[1:]
+    assert Membership.objects.filter(organization=organization).count() == 2
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(emails)
+    assert AuditEvent.objects.filter(action="member.imported").count() == 1
+    assert AuditEvent.objects.filter(action="invitation.sent").count() == 4
+    assert AuditEvent.objects.filter(action="member.added").count() == 1
+
+
+@pytest.mark.real_jobs
+def test_the_progress_part_polls_until_done_then_is_the_report(
+    admin_client, organization, run_jobs
+):
+    add_member(organization, email="here@x.example")
+    admin_client.post(APPLY, {"emails": "new@x.example\nhere@x.example", "filename": "u.csv"})
+    item = MemberImport.objects.get()
+    progress = f"{item.get_absolute_url()}progress/"
+    response = admin_client.get(progress, headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html
+    assert 'hx-trigger="every 2s"' in html and "0 of 2 rows done" in html
+    assert "<progress" in html and 'max="2"' in html and 'value="0"' in html
+
+    run_jobs()
+    html = admin_client.get(progress, headers={"HX-Request": "true"}).content.decode()
+    assert "hx-trigger" not in html and "<progress" not in html
+    assert "new@x.example" in html and "already a member" in html
+    assert 'id="import-status"' in html  # replaces the polling part in place
+    assert "member_import_run" not in html and "queued" not in html
+
+
+def test_an_import_s_pages_are_for_its_organization_s_administrator_only(
+    client, org_admin, organization, outsider, member
+):
+    item = services.member_import(
+        actor=org_admin, organization=organization, emails=["new@x.example"]
+    )
+    urls = [item.get_absolute_url(), f"{item.get_absolute_url()}progress/"]
+    for someone_else in (outsider, member):  # another organization's administrator, a user
+        client.force_login(someone_else)
+        responses = [client.get(url) for url in urls]
+        assert [r.status_code for r in responses] == [404, 404]
+        assert not any("new@x.example" in r.content.decode() for r in responses)
+    client.logout()
+    assert all(client.get(url).status_code == 302 for url in urls)  # to sign in
+    client.force_login(org_admin)
+    responses = [client.get(url) for url in urls]
+    assert [r.status_code for r in responses] == [200, 200]
+    assert all("new@x.example" in r.content.decode() for r in responses)
