@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from ninja import Field, Router, Schema, Status
-from pydantic import AfterValidator, StrictInt, StrictStr, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, StrictInt, StrictStr, WithJsonSchema
 from pydantic import ValidationError as PydanticError
 
 from credits import selectors, services
@@ -273,14 +273,23 @@ def consumption_refund(request, reference: Reference):
 HoldStatusOut = Literal["open", "captured", "released", "expired"]
 
 
+def _whole_number(value):
+    """JSON Schema's integers include 129.0: a whole number written with a decimal point is
+    taken; 1.5, strings and booleans are still refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Seconds = Annotated[StrictInt, Field(ge=1, le=604_800), BeforeValidator(_whole_number)]
+
+
 class HoldIn(Schema):
     account: Email
     amount: Amount
     reference: Reference
-    expires_in: StrictInt | None = Field(
+    expires_in: Seconds | None = Field(
         None,
-        ge=1,
-        le=604_800,
         description="Seconds until the hold expires: 1 to 604800 (7 days); default 86400.",
     )
 
