@@ -91,10 +91,22 @@ def _settings_changed(e, c):
             new = credits(change["to"]) if change["to"] else "none"
             parts.append(f"low-balance alert from {old} to {new}")
         elif field == "require_second_factor":
-            parts.append(
-                "second-factor requirement " + ("on" if change.get("to") else "off")
-            )
+            parts.append("second-factor requirement " + ("on" if change.get("to") else "off"))
     return "changed the organization's " + (" and ".join(parts) or "settings")
+
+
+def _sign_on_changed(e, c):
+    parts = []
+    for field, change in e.details.items():
+        if field == "issuer":
+            parts.append(f"provider from {change.get('from')} to {change.get('to')}")
+        elif field == "client_id":
+            parts.append(f"client ID from {change.get('from')} to {change.get('to')}")
+        elif field == "client_secret":
+            parts.append("client secret")
+        elif field == "sign_on_required":
+            parts.append("required sign-on " + ("on" if change.get("to") else "off"))
+    return "changed single sign-on: " + (", ".join(parts) or "settings")
 
 
 def _factor(e) -> str:
@@ -250,6 +262,13 @@ SENTENCES: dict[str, Callable[[AuditEvent, Context], str]] = {
     ),
     "organization.created": lambda e, c: f"created the organization {e.target}",
     "organization.settings_changed": _settings_changed,
+    "organization.sign_on_connected": lambda e, c: (
+        f"connected single sign-on through {e.details.get('issuer', {}).get('to') or 'a provider'}"
+    ),
+    "organization.sign_on_changed": _sign_on_changed,
+    "organization.sign_on_removed": lambda e, c: "turned off single sign-on",
+    "organization.domain_confirmed": lambda e, c: f"confirmed the email domain {e.target}",
+    "organization.domain_removed": lambda e, c: f"removed the email domain {e.target}",
     "organization.administrator_transferred": lambda e, c: (
         f"made {c.person(e.target)} the administrator instead of {c.person(e.details.get('from'))}"
     ),
@@ -257,7 +276,11 @@ SENTENCES: dict[str, Callable[[AuditEvent, Context], str]] = {
     "setup_request.confirmed": lambda e, c: f"confirmed the setup of {e.target}",
     "setup_request.rejected": lambda e, c: f"turned down the setup of {e.target}",
     "setup_request.withdrawn": lambda e, c: f"withdrew the request to set up {e.target}",
-    "member.added": lambda e, c: f"added {c.person(e.target)} as a user",
+    "member.added": lambda e, c: (
+        "joined by signing in through single sign-on"
+        if e.details.get("via") == "sign_on"
+        else f"added {c.person(e.target)} as a user"
+    ),
     "member.removed": lambda e, c: f"removed {c.person(e.target)}",
     "member.directory_changed": lambda e, c: (
         f"updated the directory details of {c.person(e.target)}"

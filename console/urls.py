@@ -9,6 +9,7 @@ from console.views import organization as overview_views
 from organizations import urls as organizations_urls
 from organizations.forms import LoginForm, ThrottledPasswordResetForm
 from organizations.views import security as security_views
+from organizations.views import sso as sso_views
 from portal.api import api_not_found
 
 # The organization's namespace: its own pages, and those that show licensing and credits too.
@@ -73,9 +74,12 @@ urlpatterns = [
     path("", views.home, name="home"),
     path(
         "accounts/login/",
-        security_views.LoginView.as_view(authentication_form=LoginForm),
+        sso_views.EmailFirstLoginView.as_view(authentication_form=LoginForm),
         name="login",
     ),
+    # R43: single sign-on through the organization's identity provider.
+    path("accounts/sso/discover/", sso_views.discover, name="sso_discover"),
+    path("accounts/sso/callback/", sso_views.callback, name="sso_callback"),
     path("credits/export.csv", exports.my_credit_history, name="export_my_credit_history"),
     path("accounts/logout/", views.sign_out, name="logout"),
     # R42: the second sign-in step, and signing in with a passkey.

@@ -18,6 +18,8 @@ from organizations.models import (
     Account,
     AccountKind,
     AccountSession,
+    EmailDomain,
+    IdentityProvider,
     Invitation,
     MemberImport,
     Membership,
@@ -423,4 +425,63 @@ class AccountSessionAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# R43: staff confirm the email domains an organization owns (one organization per domain);
+# the organization's provider itself is the administrator's, on the Settings page.
+class EmailDomainForm(forms.ModelForm):
+    class Meta:
+        model = EmailDomain
+        fields = ["domain", "organization"]
+
+    def clean_domain(self):
+        try:
+            return services.email_domain_clean(self.cleaned_data["domain"])
+        except errors.DomainError as exc:
+            raise forms.ValidationError(exc.message) from exc
+
+
+@admin.register(EmailDomain)
+class EmailDomainAdmin(admin.ModelAdmin):
+    form = EmailDomainForm
+    list_display = ["domain", "organization", "confirmed_by", "confirmed_at"]
+    search_fields = ["domain", "organization__name", "organization__customer_number"]
+    list_select_related = ["organization", "confirmed_by"]
+    autocomplete_fields = ["organization"]
+
+    def has_change_permission(self, request, obj=None):
+        # A domain moves to another organization by removing and confirming it again.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        confirmed = services.email_domain_confirm(
+            actor=request.user, organization=obj.organization, domain=obj.domain
+        )
+        obj.pk = confirmed.pk
+
+    def delete_model(self, request, obj):
+        services.email_domain_remove(actor=request.user, email_domain=obj)
+
+    def delete_queryset(self, request, queryset):
+        for email_domain in queryset:
+            services.email_domain_remove(actor=request.user, email_domain=email_domain)
+
+
+@admin.register(IdentityProvider)
+class IdentityProviderAdmin(admin.ModelAdmin):
+    list_display = ["organization", "issuer", "client_id", "sign_on_required", "updated_at"]
+    search_fields = ["organization__name", "issuer"]
+    list_select_related = ["organization"]
+    fields = ["organization", "issuer", "client_id", "sign_on_required", "updated_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Turning sign-on off is the administrator's, on the Settings page (audited there).
         return False

@@ -4,6 +4,7 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.template import loader
 
 from organizations.models import Account
+from organizations.selectors import sign_on_required_for
 from organizations.services import password_reset_allowed
 from portal import errors
 from portal.amounts import parse_amount
@@ -19,7 +20,17 @@ class LoginForm(AuthenticationForm):
         **AuthenticationForm.error_messages,
         "invalid_login": "That email and password do not match an account. Both are "
         "case-sensitive except the email.",
+        "sign_on_required": "Your organization signs you in through its own sign-in page. "
+        "Leave the password empty and choose Continue.",
     }
+
+    def clean(self):
+        # R43: where the organization requires its sign-on, no password is checked at all.
+        if sign_on_required_for(email=self.cleaned_data.get("username") or ""):
+            raise forms.ValidationError(
+                self.error_messages["sign_on_required"], code="sign_on_required"
+            )
+        return super().clean()
 
 
 class SecondFactorCodeForm(forms.Form):
@@ -47,6 +58,10 @@ class ThrottledPasswordResetForm(PasswordResetForm):
     an account exists)."""
 
     def save(self, *args, **kwargs):
+        # R43: no reset link for an email that must sign in through its organization; the
+        # page answers the same as ever.
+        if sign_on_required_for(email=self.cleaned_data["email"]):
+            return
         if password_reset_allowed(email=self.cleaned_data["email"]):
             super().save(*args, **kwargs)
 
@@ -203,3 +218,29 @@ class InvitationAcceptForm(forms.Form):
             except forms.ValidationError as exc:
                 self.add_error("password1", exc)
         return cleaned
+
+
+class IdentityProviderForm(forms.Form):
+    """R43: the organization's OpenID Connect provider, on the Settings page."""
+
+    issuer = forms.URLField(
+        label="Issuer URL",
+        max_length=300,
+        assume_scheme="https",
+        help_text="Your provider's address, such as https://login.example.com/realms/studio.",
+    )
+    client_id = forms.CharField(label="Client ID", max_length=200)
+    client_secret = forms.CharField(
+        label="Client secret",
+        required=False,
+        max_length=500,
+        strip=True,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}, render_value=False),
+        help_text="Stored encrypted and never shown again. Leave empty to keep the saved one.",
+    )
+    sign_on_required = forms.BooleanField(
+        label="Sign-on required",
+        required=False,
+        help_text="People at your confirmed domains sign in through your provider only; "
+        "your own password keeps working.",
+    )

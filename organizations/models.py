@@ -395,3 +395,50 @@ class AccountSession(AbstractBaseSession):
         from organizations.sessions import SessionStore
 
         return SessionStore
+
+
+class IdentityProvider(models.Model):
+    """The organization's OpenID Connect provider (R43). The client secret is kept encrypted
+    (organizations.sso.secret_encrypt) and never shown again. `sign_on_required`: members at
+    the organization's confirmed domains sign in through the provider only, except the
+    administrator."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="identity_provider"
+    )
+    issuer = models.URLField(max_length=300)
+    client_id = models.CharField(max_length=200)
+    client_secret_encrypted = models.TextField(editable=False)
+    sign_on_required = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.issuer} for {self.organization.name}"
+
+
+class EmailDomain(models.Model):
+    """An email domain staff confirmed as the organization's (R43): its people sign in through
+    the organization's provider, and that provider signs in nobody outside its domains. One
+    organization per domain (lower case, without the @)."""
+
+    domain = models.CharField(max_length=253, unique=True)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="email_domains"
+    )
+    confirmed_by = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    confirmed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["domain"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(domain=Lower("domain")) & ~Q(domain__contains="@"),
+                name="email_domain_lower_case",
+            )
+        ]
+
+    def __str__(self):
+        return self.domain

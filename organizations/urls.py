@@ -1,6 +1,6 @@
 from django.urls import path
 
-from organizations.views import invitations, security
+from organizations.views import invitations, security, sso
 from organizations.views import organization as views
 
 app_name = "organizations"
@@ -18,6 +18,10 @@ urlpatterns = [
     path("organization/settings/", views.settings_page, name="settings"),
     path("organization/settings/tokens/", views.token_create, name="token_create"),
     path("organization/settings/tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),
+    # R43: the organization's single sign-on.
+    path("organization/settings/sign-on/", sso.sign_on_save, name="sign_on_save"),
+    path("organization/settings/sign-on/test/", sso.sign_on_test, name="sign_on_test"),
+    path("organization/settings/sign-on/remove/", sso.sign_on_remove, name="sign_on_remove"),
     path("invitations/<str:token>/", invitations.invitation_accept, name="invitation_accept"),
     # R42: second factors and sessions.
     path("account/security/", security.security, name="security"),

@@ -69,3 +69,14 @@ from organizations.services.setup import (  # noqa: F401
     setup_request_reject,
     setup_request_withdraw,
 )
+from organizations.services.sso import (  # noqa: F401
+    DomainNotConfirmed,
+    EmailNotVerified,
+    RemovedMember,
+    email_domain_clean,
+    email_domain_confirm,
+    email_domain_remove,
+    identity_provider_remove,
+    identity_provider_save,
+    sso_sign_in,
+)

@@ -4,8 +4,13 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from organizations import services
-from organizations.forms import ApiTokenForm, OrganizationSettingsForm, SetupRequestForm
+from organizations import selectors, services
+from organizations.forms import (
+    ApiTokenForm,
+    IdentityProviderForm,
+    OrganizationSettingsForm,
+    SetupRequestForm,
+)
 from organizations.models import AccountKind
 from organizations.permissions import api_token_for_admin_or_404, org_admin_required
 from portal import errors
@@ -85,7 +90,22 @@ def settings_page(request):
 
 def _settings_context(request, form=None, token_form=None, new_secret=None):
     organization = request.organization
+    provider = selectors.identity_provider_for_org(organization=organization)
+    sso_initial = (
+        {
+            "issuer": provider.issuer,
+            "client_id": provider.client_id,
+            "sign_on_required": provider.sign_on_required,
+        }
+        if provider
+        else {}
+    )
     return {
+        # R43: single sign-on.
+        "identity_provider": provider,
+        "sso_form": IdentityProviderForm(initial=sso_initial),
+        "email_domains": selectors.email_domains_for_org(organization=organization),
+        "sso_callback_url": request.build_absolute_uri("/accounts/sso/callback/"),
         "organization": organization,
         "form": form
         or OrganizationSettingsForm(

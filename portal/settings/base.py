@@ -134,6 +134,16 @@ PORTAL_WEBAUTHN_RP_NAME = env("PORTAL_WEBAUTHN_RP_NAME", default="Self-Service P
 SECOND_FACTOR_FAILURE_LIMIT = env.int("PORTAL_SECOND_FACTOR_FAILURE_LIMIT", default=5)
 SECOND_FACTOR_LOCK_MINUTES = env.int("PORTAL_SECOND_FACTOR_LOCK_MINUTES", default=15)
 
+# --- Single sign-on (R43) ----------------------------------------------------------------
+# Encrypts the organizations' client secrets at rest (a Fernet key: 32 url-safe base64 bytes).
+# Without it a key is derived from DJANGO_SECRET_KEY; changing either makes the stored secrets
+# unreadable (administrators enter them again).
+PORTAL_SSO_ENCRYPTION_KEY = env("PORTAL_SSO_ENCRYPTION_KEY", default="")
+# Providers on loopback or private addresses (the test provider, a development machine); off in
+# production so that an issuer URL cannot make the portal call into its own network.
+PORTAL_SSO_ALLOW_PRIVATE_ISSUERS = env.bool("PORTAL_SSO_ALLOW_PRIVATE_ISSUERS", default=False)
+PORTAL_SSO_HTTP_TIMEOUT = env.float("PORTAL_SSO_HTTP_TIMEOUT", default=5.0)
+
 # --- Login throttling (django-axes) -------------------------------------------------------
 # Five wrong passwords for one email from one address lock that pair for 15 minutes; other
 # people signing in from the same office address are not locked out.

@@ -107,6 +107,11 @@ MATRIX = {
     "second_factor_verify": Rule(PUBLIC, get=ok(302), post=ok(302)),
     "passkey_sign_in_options": Rule(PUBLIC, post=ok(200)),
     "passkey_sign_in": Rule(PUBLIC, post=ok(400)),
+    # --- Single sign-on (R43) ----------------------------------------------------------------
+    # Whether an email signs in through a provider; the callback without a sign-in under way
+    # in this session is refused (400), whoever asks.
+    "sso_discover": Rule(PUBLIC, get=ok(200)),
+    "sso_callback": Rule(PUBLIC, get=ok(400)),
     "organizations:security": Rule(SIGNED_IN, get=ok(200)),
     # Without a set-up under way the page sends back to Security; a POST starts one.
     "organizations:security_app": Rule(SIGNED_IN, get=ok(302), post=ok(302)),
@@ -154,6 +159,9 @@ MATRIX = {
     "organizations:activity": Rule(ORG_ADMIN, get=ok(200), post=ok(200, 405)),
     "organizations:settings": Rule(ORG_ADMIN, get=ok(200), post=ok(200, 302, 422)),
     "organizations:token_create": Rule(ORG_ADMIN, post=ok(200, 422)),
+    "organizations:sign_on_save": Rule(ORG_ADMIN, post=ok(302, 422)),
+    "organizations:sign_on_test": Rule(ORG_ADMIN, post=ok(302)),
+    "organizations:sign_on_remove": Rule(ORG_ADMIN, post=ok(302)),
     "organizations:token_revoke": Rule(
         ORG_ADMIN, post=ok(200, 302), kwargs=pk_of("org_token"), object_in_url=True
     ),
