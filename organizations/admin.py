@@ -102,16 +102,27 @@ class AccountAdmin(UserAdmin):
         (None, {"classes": ["wide"], "fields": ["email", "name", "password1", "password2"]})
     ]
 
-    @admin.action(description="Remove second factors (lost phone and recovery codes)")
+    @admin.action(
+        description="Remove second factors (lost phone and recovery codes)",
+        permissions=["change"],
+    )
     def reset_second_factors(self, request, queryset):
+        done = 0
         for account in queryset:
+            if account.is_superuser and not request.user.is_superuser:
+                self.message_user(
+                    request, f"{account.email}: only a superuser may do this.", messages.ERROR
+                )
+                continue
             services.second_factors_reset(actor=request.user, account=account)
-        self.message_user(
-            request,
-            f"Second factors removed and sessions ended for {queryset.count()} account(s). "
-            "They can sign in with their password and set up a new one.",
-            messages.SUCCESS,
-        )
+            done += 1
+        if done:
+            self.message_user(
+                request,
+                f"Second factors removed and sessions ended for {done} account(s). "
+                "They can sign in with their password and set up a new one.",
+                messages.SUCCESS,
+            )
 
     def save_model(self, request, obj, form, change):
         # New accounts from the admin start as trial accounts; "Change account kind" makes
@@ -412,11 +423,18 @@ class PasskeyAdmin(admin.ModelAdmin):
 
 @admin.register(AccountSession)
 class AccountSessionAdmin(admin.ModelAdmin):
+    """A list only: a session's key is its primary key and a credential, so no row links to a
+    page of its own (the URL would carry the key) and there are no actions (their checkboxes
+    would too)."""
+
     list_display = ["account", "ip", "user_agent", "signed_in_at", "last_seen_at", "expire_date"]
+    list_display_links = None
+    actions = None
     search_fields = ["account__email", "ip"]
     list_select_related = ["account"]
-    fields = ["account", "ip", "user_agent", "signed_in_at", "last_seen_at", "expire_date"]
-    readonly_fields = fields
+
+    def has_view_permission(self, request, obj=None):
+        return obj is None and super().has_view_permission(request)
 
     def has_add_permission(self, request):
         return False

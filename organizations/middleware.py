@@ -44,7 +44,7 @@ class SecondFactorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if not request.path.startswith(EXEMPT) and request.user.is_authenticated:
+        if not request.path_info.startswith(EXEMPT) and request.user.is_authenticated:
             note_client(request)
             response = self.gate(request)
             if response is not None:
@@ -52,7 +52,7 @@ class SecondFactorMiddleware:
         return self.get_response(request)
 
     def gate(self, request):
-        path = request.path
+        path = request.path_info
         if session_verified(request):
             return None
         staff_at_admin = request.user.is_staff and path.startswith("/admin/")

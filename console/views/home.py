@@ -11,7 +11,11 @@ from django.views.decorators.http import require_http_methods
 
 from organizations.forms import ProfileForm
 from organizations.models import Membership
-from organizations.services import account_profile_update, password_changed_notice
+from organizations.services import (
+    account_profile_update,
+    password_changed_notice,
+    sessions_end_others,
+)
 from portal.models import Announcement
 from portal.services import announcement_dismiss
 
@@ -85,6 +89,9 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     def form_valid(self, form):
         response = super().form_valid(form)
         password_changed_notice(account=form.user)
+        # Django already refuses the other sessions (their password hash is stale); ending
+        # them takes them off the Security page's list as well.
+        sessions_end_others(account=form.user, keep_session_key=self.request.session.session_key)
         return response
 
 
@@ -94,4 +101,5 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form):
         response = super().form_valid(form)
         password_changed_notice(account=form.user)
+        sessions_end_others(account=form.user, keep_session_key="")
         return response

@@ -115,11 +115,14 @@ def second_factor_check(*, account: Account, code: str):
     """The device that accepts `code`: the authenticator app's current code (each used once)
     or one of the recovery codes (then spent). Raises SecondFactorLocked or
     SecondFactorInvalid."""
-    _check_not_locked(account)
     code = _normalize_code(code)
     device = None
-    if code:
-        with transaction.atomic():
+    with transaction.atomic():
+        # One check at a time per account, the pause read under the same lock: answers sent
+        # in parallel cannot slip past the limit.
+        Account.objects.select_for_update().only("pk").get(pk=account.pk)
+        _check_not_locked(account)
+        if code:
             if code.isdigit() and len(code) == 6:
                 candidates = TOTPDevice.objects.filter(user=account, confirmed=True)
             else:
@@ -223,7 +226,8 @@ def passkey_register(
     challenge: bytes,
     rp_id: str,
     origin: str,
-) -> Passkey:
+) -> tuple[Passkey, list[str]]:
+    """The new passkey and, when the account had no recovery codes yet, its ten new ones."""
     name = " ".join(str(name or "").split())[:64] or "Passkey"
     try:
         verified = verify_registration_response(
@@ -249,7 +253,8 @@ def passkey_register(
             sign_count=verified.sign_count,
         )
         _added(account, kind="passkey", name=name)
-    return passkey
+        codes = [] if _has_recovery_codes(account) else _recovery_codes_replace(account)
+    return passkey, codes
 
 
 def passkey_authentication_options(

@@ -19,6 +19,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -37,6 +38,7 @@ from portal import errors
 
 REGISTRATION_CHALLENGE = "passkey_registration_challenge"
 AUTHENTICATION_CHALLENGE = "passkey_authentication_challenge"
+NEW_RECOVERY_CODES = "new_recovery_codes"
 
 
 def passkey_host() -> str:
@@ -53,10 +55,12 @@ def passkey_host() -> str:
 def relying_party(request) -> tuple[str, str] | None:
     """(relying party id, expected origin) when this request's host may use passkeys: the
     configured id (else the host of PORTAL_BASE_URL), and the host the browser is on, which
-    must be that name or below it."""
+    must be that very name."""
     rp_id = passkey_host()
     host = request.get_host().rsplit(":", 1)[0] if request.get_host() else ""
-    if not rp_id or not (host == rp_id or host.endswith("." + rp_id)):
+    # The page's host must be the relying party's own name, not a name below it: a
+    # neighbouring host under the same domain could otherwise ask for answers meant for us.
+    if not rp_id or host != rp_id:
         return None
     return rp_id, f"{request.scheme}://{request.get_host()}"
 
@@ -98,7 +102,9 @@ def _security_context(request, **extra) -> dict:
             "signed_in_at": s.signed_in_at,
             "last_seen_at": s.last_seen_at,
         }
-        for s in AccountSession.objects.filter(account=account).order_by("-last_seen_at")[:50]
+        for s in AccountSession.objects.filter(
+            account=account, expire_date__gt=timezone.now()
+        ).order_by("-last_seen_at")[:50]
     ]
     sessions.sort(key=lambda s: not s["current"])
     has_factor, required = flags_for(account)
@@ -173,8 +179,14 @@ def factor_remove(request, kind: str, pk: int):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def recovery_codes(request):
+    """POST: ten new codes. GET: the codes a new passkey came with, once."""
+    if request.method == "GET":
+        codes = request.session.pop(NEW_RECOVERY_CODES, None)
+        if not codes:
+            return redirect("organizations:security")
+        return render(request, "organizations/recovery_codes.html", {"codes": codes})
     try:
         codes = services.recovery_codes_regenerate(account=request.user)
     except errors.DomainError as exc:
@@ -218,7 +230,7 @@ def passkey_add(request):
     if party is None or challenge is None or "credential" not in body:
         return JsonResponse({"error": "Start adding the passkey again."}, status=400)
     try:
-        passkey = services.passkey_register(
+        passkey, codes = services.passkey_register(
             account=request.user,
             name=str(body.get("name") or ""),
             credential=json.dumps(body["credential"]),
@@ -230,6 +242,10 @@ def passkey_add(request):
         return JsonResponse({"error": exc.message}, status=400)
     session_mark_verified(request, passkey)
     messages.success(request, f"The passkey “{passkey.name}” was added.")
+    if codes:
+        # Shown once, on the next page, which takes them out of the session.
+        request.session[NEW_RECOVERY_CODES] = codes
+        return JsonResponse({"redirect": reverse("organizations:recovery_codes")})
     return JsonResponse({"redirect": reverse("organizations:security")})
 
 

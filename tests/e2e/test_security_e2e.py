@@ -110,6 +110,11 @@ def test_passkey_added_then_signs_in_without_a_password(base, browser):
         page.get_by_role("button", name="Add a passkey").click()
         page.get_by_text("The passkey “Work laptop” was added.").wait_for()
         assert Passkey.objects.get(user=account).name == "Work laptop"
+        # The first factor comes with the recovery codes, shown once.
+        page.get_by_role("heading", name="Your recovery codes").wait_for()
+        assert page.locator("#recovery-codes li").count() == 10
+        page.get_by_role("link", name="I have saved them").click()
+        page.get_by_role("cell", name="Work laptop").wait_for()
         shoot(page, "security-5-passkey-added")
 
         page.get_by_role("button", name="Sign out", exact=True).click()

@@ -426,3 +426,32 @@ def test_support_removes_a_lost_factor_and_signs_the_person_out(client, staff, m
     assert [m.subject for m in mail.outbox] == ["The second factors of your account were removed"]
     event = AuditEvent.objects.get(action="account.second_factors_reset")
     assert event.actor == staff and event.target == member.email
+
+
+def test_the_admin_lists_sessions_without_their_keys(client, staff, member):
+    other = Client()
+    other.force_login(member)
+    key = other.session.session_key
+    client.force_login(staff)
+    page = client.get("/admin/organizations/accountsession/")
+    assert page.status_code == 200
+    assert member.email in page.content.decode()
+    assert key not in page.content.decode()
+    assert client.get(f"/admin/organizations/accountsession/{key}/change/").status_code in (
+        302,
+        403,
+    )
+
+
+def test_only_those_who_may_change_accounts_remove_second_factors(client, member):
+    app_for(member)
+    viewer = AccountFactory(email="viewer@vendor.example", is_staff=True)
+    from django.contrib.auth.models import Permission
+
+    viewer.user_permissions.add(Permission.objects.get(codename="view_account"))
+    client.force_login(viewer)
+    client.post(
+        "/admin/organizations/account/",
+        {"action": "reset_second_factors", "_selected_action": [member.pk]},
+    )
+    assert TOTPDevice.objects.filter(user=member).exists()
