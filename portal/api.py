@@ -405,6 +405,18 @@ class PortalAPI(NinjaAPI):
         return operation.view_func.__name__
 
     def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        """The description, built once per process: the routes do not change while it runs, and
+        building it walks every operation and model (tens of milliseconds). Callers read it,
+        never change it."""
+        key = (path_prefix, tuple(sorted((path_params or {}).items())))
+        cache = self.__dict__.setdefault("_openapi_schemas", {})
+        if key not in cache:
+            cache[key] = self._build_openapi_schema(
+                path_prefix=path_prefix, path_params=path_params
+            )
+        return cache[key]
+
+    def _build_openapi_schema(self, *, path_prefix=None, path_params=None):
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         error_schema = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
         components = schema["components"].setdefault("schemas", {})

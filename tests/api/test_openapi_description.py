@@ -251,3 +251,24 @@ def test_no_valid_request_makes_a_url_too_long(description):
 def test_the_description_cites_no_rule_numbers(description):
     text = str(description)
     assert not re.search(r"\bR\d+\b", text), re.findall(r".{30}\bR\d+\b.{10}", text)
+
+
+def test_the_description_is_built_once_per_process(client, monkeypatch):
+    from ninja import NinjaAPI
+
+    from console.api import api
+
+    builds = []
+    build = NinjaAPI.get_openapi_schema
+
+    def counting(self, **kwargs):
+        builds.append(kwargs)
+        return build(self, **kwargs)
+
+    monkeypatch.setattr(NinjaAPI, "get_openapi_schema", counting)
+    monkeypatch.setattr(api, "_openapi_schemas", {})
+    first = client.get("/api/v1/openapi.json")
+    second = client.get("/api/v1/openapi.json")
+    assert first.status_code == second.status_code == 200
+    assert first.json() == second.json()
+    assert len(builds) == 1
