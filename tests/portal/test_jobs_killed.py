@@ -19,6 +19,7 @@ from tests.portal.conftest import database_url, free_port, sink_at
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
     pytest.mark.real_jobs,
     pytest.mark.usefixtures("empty_job_queue"),

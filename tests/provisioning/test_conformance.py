@@ -15,7 +15,7 @@ import pytest
 from portal.services import api_token_create
 from tests.factories import add_member, make_org_admin
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 SCIM2 = Path(sys.executable).with_name("scim2")
 RESULT_LINE = re.compile(r"^(SUCCESS|COMPLIANT|ACCEPTABLE|DEVIATION|ERROR|CRITICAL|SKIPPED) (\S+)")
