@@ -16,6 +16,7 @@ import functools
 import json
 import logging
 import smtplib
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -159,7 +160,30 @@ def jobs_run_worker(*, queues: list[str] | None = None, **options) -> None:
             async with app.open_async():
                 await app.run_worker_async(**options)
 
-        asyncio.run(run())
+        run_coroutine(run)
+
+
+def run_coroutine(coroutine_function) -> None:
+    """`asyncio.run` of `coroutine_function()`, also from a thread whose event loop is already
+    running (the browser tests' driver keeps one open): then on a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coroutine_function())
+        return
+    failure = []
+
+    def target():
+        try:
+            asyncio.run(coroutine_function())
+        except BaseException as exc:  # handed back to the caller below
+            failure.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
 
 
 def _close_connections_after(call_next, context, worker):

@@ -5,11 +5,14 @@ other script error) fails the journey, so htmx is shown to work under the strict
 Screenshots are saved as artifacts/screenshots/journey-*.png.
 """
 
+import base64
 import json
 import re
 
+import pyotp
 import pytest
 from django.core import mail
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from credits.models import CreditAccess, CreditRequest
 from licensing.models import License
@@ -61,7 +64,9 @@ def test_trial_account_sets_up_an_organization_that_staff_confirm_in_the_admin(
     own pages, and the Organization tab appears for the new administrator."""
     base = live_server.url
     trial = AccountFactory(email="maya@lab.example", name="Maya", kind="trial")
-    AccountFactory(email="staff@vendor.example", is_staff=True, is_superuser=True)
+    staff_account = AccountFactory(email="staff@vendor.example", is_staff=True, is_superuser=True)
+    # Staff sign in to the admin with their authenticator app (R42).
+    app = TOTPDevice.objects.create(user=staff_account, name="Authenticator app")
     maya = Watched(browser)
     staff = Watched(browser)
     try:
@@ -81,6 +86,10 @@ def test_trial_account_sets_up_an_organization_that_staff_confirm_in_the_admin(
         staff.page.locator("#id_username").fill("staff@vendor.example")
         staff.page.locator("#id_password").fill(PASSWORD)
         staff.page.locator("input[type=submit]").click()
+        staff.page.get_by_role("heading", name="Confirm it is you").wait_for()
+        secret = base64.b32encode(bytes.fromhex(app.key)).decode()
+        staff.page.get_by_label("Code").fill(pyotp.TOTP(secret).now())
+        staff.page.get_by_role("button", name="Continue").click()
         staff.page.get_by_role("link", name="Setup requests").first.click()
         row = staff.page.locator("#result_list tbody tr", has_text="Render Lab")
         row.locator("input[name=_selected_action]").check()

@@ -6,7 +6,6 @@ These tests run real workers (`portal.jobs.jobs_run_worker`, on a connection of 
 so their changes must really commit: `transaction=True`.
 """
 
-import asyncio
 import socket
 import threading
 import time
@@ -228,7 +227,7 @@ def test_scheduled_jobs_run_once_at_their_time_whatever_the_number_of_workers():
         # The deferrers used Django's connection in asgiref's thread: it must not outlive them.
         await sync_to_async(connections.close_all, thread_sensitive=True)()
 
-    asyncio.run(defer_then_close())
+    jobs.run_coroutine(defer_then_close)
     at_that_minute = ProcrastinateJob.objects.filter(
         task_name="credits.expire", args__timestamp=int(minute // 60 * 60)
     )
