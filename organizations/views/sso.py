@@ -75,7 +75,15 @@ def _start(request, provider: IdentityProvider, email: str, next_url: str):
         "organization": provider.organization_id,
         "next": _safe_next(request, next_url),
     }
-    return HttpResponseRedirect(url)
+    # Not a redirect: the sign-in form's answer may only lead to the portal itself (CSP
+    # form-action 'self', which browsers apply to a form's redirects too), so a page of the
+    # portal sends the browser on (Refresh, a navigation of its own) with a link for the rest.
+    response = render(
+        request, "registration/sso_continue.html", {"url": url, "hide_nav": True}, status=200
+    )
+    response["Refresh"] = f"0;url={url}"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 @require_GET

@@ -10,7 +10,7 @@ from organizations.second_factor import SSO_SESSION_KEY
 from organizations.views.sso import PENDING_KEY
 from portal.models import AuditEvent
 from tests.factories import AccountFactory, add_member, make_org_admin
-from tests.sso.conftest import follow_provider
+from tests.sso.conftest import follow_provider, provider_url
 
 pytestmark = pytest.mark.django_db
 
@@ -93,7 +93,7 @@ def test_a_user_of_another_organization_is_refused_with_the_reason(client, studi
 
 def test_a_replayed_state_is_refused(client, studio):
     start = client.post("/accounts/login/", {"username": "again@studio-a.example"})
-    callback = follow_provider(start["Location"])
+    callback = follow_provider(provider_url(start))
     assert client.get(callback).status_code == 302
     client.logout()
 
