@@ -118,8 +118,9 @@ MATRIX = {
     "organizations:security_factor_remove": Rule(
         SIGNED_IN, post=ok(302), kwargs=lambda w: {"kind": "totp", "pk": 999_999}
     ),
-    # Staff have a factor here (the codes page); the others are told to add one first.
-    "organizations:recovery_codes": Rule(SIGNED_IN, post=ok(200, 302)),
+    # Staff have a factor here (the codes page); the others are told to add one first. A GET
+    # shows the codes a new passkey came with, once; without any it goes back to Security.
+    "organizations:recovery_codes": Rule(SIGNED_IN, get=ok(302), post=ok(200, 302)),
     "organizations:sessions_end_others": Rule(SIGNED_IN, post=ok(302)),
     "organizations:passkey_options": Rule(SIGNED_IN, post=ok(200)),
     "organizations:passkey_add": Rule(SIGNED_IN, post=ok(400)),
