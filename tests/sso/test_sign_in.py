@@ -169,3 +169,31 @@ class TestRequiredSignOn:
     def test_the_provider_still_signs_them_in(self, client, studio, sso_sign_in):
         assert sso_sign_in("pat@studio-r.example").status_code == 302
         assert Membership.objects.filter(organization=studio, account__email="pat@studio-r.example")
+
+
+def test_test_connection_shows_what_the_real_provider_publishes(client, connect, idp_issuer):
+    """Settings' "Test connection" reads the provider's discovery document: its issuer, where
+    people sign in and whether it supports PKCE."""
+    admin = make_org_admin(email="boss@tested.example")
+    connect(admin.administered_organization, "studio-a", ["tested.example"])
+    client.force_login(admin)
+    page = client.post("/organization/settings/sign-on/test/").content.decode()
+    assert "The provider answered." in page
+    assert f'<dt>Issuer</dt><dd class="code">{idp_issuer}</dd>' in page
+    assert f'<dt>Sign-in page</dt><dd class="code">{idp_issuer}/' in page
+    assert "<dt>PKCE</dt><dd>supported</dd>" in page
+
+    unreachable = make_org_admin(email="boss@gone.example")
+    services.identity_provider_save(
+        actor=unreachable,
+        organization=unreachable.administered_organization,
+        issuer="http://127.0.0.1:9/gone",
+        client_id="portal",
+        client_secret="s",
+        sign_on_required=False,
+    )
+    client.force_login(unreachable)
+    refused = client.post("/organization/settings/sign-on/test/")
+    assert refused.status_code == 200
+    assert "message--error" in refused.content.decode()
+    assert "The provider answered." not in refused.content.decode()
