@@ -39,8 +39,9 @@ test: install node_modules
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=portal.settings.test
 	$(BIN)/pytest -n 2 -p no:cacheprovider
 
-# Everything but the browser tests and the slow suites (several servers, killed workers, the
-# SCIM checker, the API fuzzer): CI runs it once more on the machine's PostgreSQL.
+# Everything but the browser tests and the suites marked slow (several servers, killed workers,
+# the SCIM checker, the API fuzzer, the identity provider, make serve, the per-page access
+# checks): CI runs it once more on the machine's PostgreSQL.
 test-fast: install
 	$(BIN)/pytest -n 2 -m "not e2e and not slow" -p no:cacheprovider
 

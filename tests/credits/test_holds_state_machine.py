@@ -271,7 +271,8 @@ class HoldsMachine(LedgerMachine):
             super().teardown()
 
 
-# 200 examples in four runs, so that the test workers share them (HOLD_EXAMPLES: in all).
+# 100 examples in four runs, so that the test workers share them (HOLD_EXAMPLES: in all; a
+# one-off run of 2,000 is recorded in docs/credits.md).
 RUNS = 4
 
 
@@ -281,7 +282,7 @@ def test_holds_match_the_reference_model(run):
     run_state_machine_as_test(
         HoldsMachine,
         settings=settings(
-            max_examples=max(int(os.environ.get("HOLD_EXAMPLES", "200")) // RUNS, 1),
+            max_examples=max(int(os.environ.get("HOLD_EXAMPLES", "100")) // RUNS, 1),
             stateful_step_count=25,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

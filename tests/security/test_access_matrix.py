@@ -31,7 +31,8 @@ from tests.credits.factories import consume, fund_pool, set_access
 from tests.factories import AccountFactory
 from tests.security.conftest import ROLES
 
-pytestmark = pytest.mark.django_db
+# Views and headers, the same on every PostgreSQL version: once per CI run (`slow`).
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 PUBLIC = "public"  # anyone, signed in or not
 SIGNED_IN = "signed_in"  # any signed-in account, about its own things

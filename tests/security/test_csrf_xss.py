@@ -19,7 +19,8 @@ from organizations.models import Account
 from tests.factories import AnnouncementFactory, add_member
 from tests.security.test_access_matrix import MATRIX, ORG_ADMIN, PUBLIC, organization_state
 
-pytestmark = pytest.mark.django_db
+# Views and headers, the same on every PostgreSQL version: once per CI run (`slow`).
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 # The API and SCIM take bearer tokens, never cookies: nothing for a forged form to ride on.
 POSTS = sorted(

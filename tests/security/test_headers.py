@@ -20,7 +20,8 @@ from tests.security.test_access_matrix import MATRIX
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
 
-pytestmark = pytest.mark.django_db
+# Views and headers, the same on every PostgreSQL version: once per CI run (`slow`).
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 EXPECTED_HEADERS = {
     "X-Content-Type-Options": "nosniff",

@@ -12,7 +12,8 @@ from portal.models import AuditEvent
 from tests.factories import AccountFactory, add_member, make_org_admin
 from tests.sso.conftest import follow_provider, provider_url
 
-pytestmark = pytest.mark.django_db
+# Against the real provider (a Node process): once per CI run (`slow`).
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 @pytest.fixture
