@@ -29,6 +29,7 @@ from organizations.models import (
     SetupRequestState,
 )
 from portal import errors
+from portal.admin import ReadOnlyAdmin
 from portal.admin_actions import action_with_form
 from portal.names import clean_visible_name
 
@@ -404,25 +405,16 @@ for otp_model in (TOTPDevice, StaticDevice):
 
 
 @admin.register(Passkey)
-class PasskeyAdmin(admin.ModelAdmin):
+class PasskeyAdmin(ReadOnlyAdmin):
     list_display = ["user", "name", "created_at", "last_used_at"]
     search_fields = ["user__email", "name"]
     list_select_related = ["user"]
     fields = ["user", "name", "created_at", "last_used_at", "sign_count"]
     readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(AccountSession)
-class AccountSessionAdmin(admin.ModelAdmin):
+class AccountSessionAdmin(ReadOnlyAdmin):
     """A list only: a session's key is its primary key and a credential, so no row links to a
     page of its own (the URL would carry the key) and there are no actions (their checkboxes
     would too)."""
@@ -435,15 +427,6 @@ class AccountSessionAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return obj is None and super().has_view_permission(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # R43: staff confirm the email domains an organization owns (one organization per domain);
@@ -487,19 +470,11 @@ class EmailDomainAdmin(admin.ModelAdmin):
 
 
 @admin.register(IdentityProvider)
-class IdentityProviderAdmin(admin.ModelAdmin):
+class IdentityProviderAdmin(ReadOnlyAdmin):
+    # Turning sign-on off is the administrator's, on the Settings page (audited there).
+
     list_display = ["organization", "issuer", "client_id", "sign_on_required", "updated_at"]
     search_fields = ["organization__name", "issuer"]
     list_select_related = ["organization"]
     fields = ["organization", "issuer", "client_id", "sign_on_required", "updated_at"]
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Turning sign-on off is the administrator's, on the Settings page (audited there).
-        return False

@@ -1,7 +1,8 @@
-"""Links of table rows: `reverse` once per page, not once per row (a page of 100 rows with
-three actions each would resolve 300 URLs)."""
+"""Links: those of table rows, `reverse` once per page rather than once per row (a page of 100
+rows with three actions each would resolve 300 URLs), and the safe target of a `next`."""
 
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 _PK = 987654321
 
@@ -10,3 +11,13 @@ def url_maker(name: str):
     """A function of a primary key giving the URL `name` for it."""
     pattern = reverse(name, args=[_PK])
     return lambda pk: pattern.replace(str(_PK), str(pk))
+
+
+def safe_next(request, target) -> str:
+    """Where to go after an action: an address of the portal's own, never another site
+    (`//evil.test`, `https://evil.test`); else the start page."""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("home")

@@ -5,8 +5,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
-from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from organizations.forms import ProfileForm
@@ -16,6 +14,7 @@ from organizations.services import (
     password_changed_notice,
     sessions_end_others,
 )
+from portal.links import safe_next
 from portal.models import Announcement
 from portal.services import announcement_dismiss
 
@@ -71,16 +70,6 @@ def favicon(request):
     """Browsers ask for /favicon.ico whatever the page links; the icon is a static file (its
     hashed name is known only once static files are collected, so it is looked up here)."""
     return HttpResponsePermanentRedirect(static("favicon.svg"))
-
-
-def safe_next(request, target) -> str:
-    """Where to go after an action: an address of the portal's own, never another site
-    (`//evil.test`, `https://evil.test`); else the start page."""
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return reverse("home")
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

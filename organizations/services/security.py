@@ -210,10 +210,7 @@ def passkey_registration_options(*, account: Account, rp_id: str) -> tuple[str, 
             resident_key=ResidentKeyRequirement.REQUIRED,
             user_verification=UserVerificationRequirement.REQUIRED,
         ),
-        exclude_credentials=[
-            PublicKeyCredentialDescriptor(id=_credential_bytes(p.credential_id))
-            for p in Passkey.objects.filter(user=account)
-        ],
+        exclude_credentials=_descriptors(account),
     )
     return options_to_json(options), options.challenge
 
@@ -262,12 +259,7 @@ def passkey_authentication_options(
 ) -> tuple[str, bytes]:
     """Options for `navigator.credentials.get`: for the sign-in page no list (the browser
     offers the passkeys it has for this site); for a second step the account's own."""
-    allowed = None
-    if account is not None:
-        allowed = [
-            PublicKeyCredentialDescriptor(id=_credential_bytes(p.credential_id))
-            for p in Passkey.objects.filter(user=account)
-        ]
+    allowed = _descriptors(account) if account is not None else None
     options = generate_authentication_options(
         rp_id=rp_id,
         allow_credentials=allowed,
@@ -276,8 +268,14 @@ def passkey_authentication_options(
     return options_to_json(options), options.challenge
 
 
-def _credential_bytes(credential_id: str) -> bytes:
-    return base64url_to_bytes(credential_id)
+def _descriptors(account: Account) -> list[PublicKeyCredentialDescriptor]:
+    """The account's passkeys as WebAuthn names them in options."""
+    return [
+        PublicKeyCredentialDescriptor(id=base64url_to_bytes(credential_id))
+        for credential_id in Passkey.objects.filter(user=account).values_list(
+            "credential_id", flat=True
+        )
+    ]
 
 
 def passkey_authenticate(

@@ -20,7 +20,6 @@ from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from organizations import services
@@ -35,6 +34,7 @@ from organizations.second_factor import (
 from organizations.selectors import sign_on_required_for
 from organizations.sessions import describe_user_agent
 from portal import errors
+from portal.links import safe_next
 
 REGISTRATION_CHALLENGE = "passkey_registration_challenge"
 AUTHENTICATION_CHALLENGE = "passkey_authentication_challenge"
@@ -63,14 +63,6 @@ def relying_party(request) -> tuple[str, str] | None:
     if not rp_id or host != rp_id:
         return None
     return rp_id, f"{request.scheme}://{request.get_host()}"
-
-
-def _safe_next(request, target) -> str:
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return reverse("home")
 
 
 def _json_body(request) -> dict:
@@ -268,7 +260,7 @@ def verify(request):
     """After the password: the authenticator app's code, a recovery code, or a passkey."""
     if not request.user.is_authenticated:
         return redirect("login")
-    next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
+    next_url = safe_next(request, request.POST.get("next") or request.GET.get("next"))
     if session_verified(request) or not flags_for(request.user)[0]:
         return HttpResponseRedirect(next_url)
     form = SecondFactorCodeForm(request.POST or None)
@@ -339,4 +331,4 @@ def passkey_sign_in(request):
     if account is None:
         login(request, passkey.user, backend="organizations.backends.EmailBackend")
     session_mark_verified(request, passkey)
-    return JsonResponse({"redirect": _safe_next(request, body.get("next"))})
+    return JsonResponse({"redirect": safe_next(request, body.get("next"))})

@@ -16,8 +16,9 @@ from organizations.models import IdentityProvider
 from organizations.permissions import org_admin_required
 from organizations.second_factor import SSO_SESSION_KEY
 from organizations.views.organization import _settings_context
-from organizations.views.security import LoginView, _safe_next
+from organizations.views.security import LoginView
 from portal import errors
+from portal.links import safe_next
 
 # What the callback needs to check the provider's answer, for one sign-in at a time.
 PENDING_KEY = "sso_pending"
@@ -73,7 +74,7 @@ def _start(request, provider: IdentityProvider, email: str, next_url: str):
     request.session[PENDING_KEY] = {
         **pending,
         "organization": provider.organization_id,
-        "next": _safe_next(request, next_url),
+        "next": safe_next(request, next_url),
     }
     # Not a redirect: the sign-in form's answer may only lead to the portal itself (CSP
     # form-action 'self', which browsers apply to a form's redirects too), so a page of the
