@@ -57,6 +57,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--small-members", type=int, default=100)
+    parser.add_argument(
+        "--large-tag",
+        type=int,
+        default=1,
+        help="the large organization's tag (customer number 0<tag>00000000); default 1",
+    )
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--consumptions", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=3)
@@ -100,7 +106,7 @@ def main(argv=None) -> int:
     from credits.selectors import ledger_verify
     from licensing.selectors import seat_tally_problems
 
-    large = Scale(tag=1, members=args.members, seats=0, ledger=0)
+    large = Scale(tag=args.large_tag, members=args.members, seats=0, ledger=0)
     small = Scale(tag=2, members=args.small_members, seats=0, ledger=0)
     include_credits = pages.credits_pages_exist()
     failures: list[str] = []
