@@ -46,12 +46,14 @@ _AVAILABLE_SQL = """
 SELECT coalesce((SELECT sum(l.remaining) FROM credits_lot l
                  WHERE l.wallet_id = w.id AND l.remaining > 0
                    AND (l.expires_at IS NULL OR l.expires_at > %(now)s)), 0)
-     - coalesce((SELECT sum(m.amount) FROM credits_hold h
-                 JOIN credits_ledgerentry e ON e.hold_id = h.id AND e.kind IN ('hold', 'release')
-                 JOIN credits_lotmovement m ON m.entry_id = e.id
-                 JOIN credits_lot l ON l.id = m.lot_id
-                 WHERE h.wallet_id = w.id AND h.status = 'open' AND h.expires_at <= %(now)s
-                   AND (l.expires_at IS NULL OR l.expires_at > %(now)s)), 0)
+     - coalesce((SELECT sum(x.held) FROM credits_hold h
+                 CROSS JOIN LATERAL (
+                     SELECT sum(m.amount) AS held FROM credits_ledgerentry e
+                     JOIN credits_lotmovement m ON m.entry_id = e.id
+                     JOIN credits_lot l ON l.id = m.lot_id
+                     WHERE e.hold_id = h.id AND e.kind IN ('hold', 'release')
+                       AND (l.expires_at IS NULL OR l.expires_at > %(now)s)) x
+                 WHERE h.wallet_id = w.id AND h.status = 'open' AND h.expires_at <= %(now)s), 0)
 FROM credits_wallet w WHERE w.{owner}_id = %(owner)s
 """
 
@@ -59,7 +61,12 @@ FROM credits_wallet w WHERE w.{owner}_id = %(owner)s
 def _available(owner: str, owner_id, moment=None) -> Decimal:
     """The unexpired lots' remaining amounts, plus what open holds past their expiry took
     from those lots: from its expiry on a hold no longer counts as spent (R37), even before
-    `expire_credits` or the next consumption gives the credits back. One query."""
+    `expire_credits` or the next consumption gives the credits back. One query.
+
+    The holds come first (their partial index on wallet and expiry), each one's entries then
+    by `hold_id`: joined the other way round, a planner that underestimates the hold and
+    release entries scans the whole ledger (0.6 s at two million entries, on every page
+    that shows a balance)."""
     with connection.cursor() as cursor:
         cursor.execute(
             _AVAILABLE_SQL.format(owner=owner),
