@@ -21,16 +21,18 @@ import json
 import random
 import secrets
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.hashers import make_password
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from billing.models import Order, OrderLine
 from credits.models import (
     CreditAccess,
+    Hold,
     LedgerEntry,
     Lot,
     LotMovement,
@@ -100,16 +102,31 @@ def _reserve_ids(model, count: int) -> int:
     return first
 
 
+def _defaults(model, columns: list[str]) -> dict[str, object]:
+    """The model's defaults for the columns a COPY leaves out: Django keeps them in Python,
+    not in the table, so a column added later with a default would otherwise be NULL."""
+    return {
+        f.column: f.get_db_prep_save(f.get_default(), connection)
+        for f in model._meta.concrete_fields
+        if f.attname not in columns and f.has_default() and not f.primary_key
+    }
+
+
+def _copy_statement(model, columns: list[str]) -> tuple[str, tuple]:
+    fields = {f.attname: f.column for f in model._meta.concrete_fields}
+    defaults = _defaults(model, columns)
+    cols = ", ".join(f'"{c}"' for c in [*(fields[c] for c in columns), *defaults])
+    return f'COPY "{model._meta.db_table}" ({cols}) FROM STDIN', tuple(defaults.values())
+
+
 def _copy(model, columns: list[str], rows) -> int:
     """COPY rows (tuples in the order of `columns`, given as attnames) into the model's table."""
-    fields = {f.attname: f.column for f in model._meta.concrete_fields}
-    cols = ", ".join(f'"{fields[c]}"' for c in columns)
+    statement, extra = _copy_statement(model, columns)
     count = 0
     raw = connection.connection
-    statement = f'COPY "{model._meta.db_table}" ({cols}) FROM STDIN'
     with raw.cursor() as cur, cur.copy(statement) as copy:
         for row in rows:
-            copy.write_row(row)
+            copy.write_row((*row, *extra))
             count += 1
     return count
 
@@ -130,27 +147,83 @@ class _Member:
     usage: dict = field(default_factory=dict)
 
 
-def _period_key(member: _Member, moment: datetime) -> str:
-    return f"{moment:%Y-%m}" if member.period == "monthly" else "all"
+GENERATING = " (generating)"
 
 
 def generate(scale: Scale, *, now: datetime | None = None, log=print) -> Organization:
-    """Write one organization of `scale` unless it is already there."""
+    """Write one organization of `scale` unless it is already there.
+
+    Three steps: the people, seats and invitations in one transaction; the year of the
+    ledger in chunks of their own transactions; the credit accesses, the final balances and
+    the rollups in a last one. The organization's name carries a mark until the last step
+    commits, so that an interrupted run is recognised rather than measured."""
     existing = organization_for(scale)
     if existing is not None:
-        log(f"organization {scale.customer_number} already there ({scale.members} members)")
+        if existing.name.endswith(GENERATING):
+            raise SystemExit(
+                f"Organization {scale.customer_number} was left half-written by an interrupted "
+                "run: drop the benchmark database (BENCH_DB) and run again."
+            )
+        members = Membership.objects.filter(organization=existing).count()
+        if members != scale.members:
+            raise SystemExit(
+                f"Organization {scale.customer_number} has {members} members, not "
+                f"{scale.members}: use another database (BENCH_DB) for another scale."
+            )
+        log(f"organization {scale.customer_number} already there ({members} members)")
         return existing
     now = now or datetime.now(UTC)
     rng = random.Random(scale.tag * 7919 + scale.members)
     started = time.monotonic()
+    history_start = now - timedelta(days=360)
     with transaction.atomic():
-        org = _generate(scale, now, rng, log)
+        org, members = _generate(scale, now, history_start, rng, log)
+    big = (LedgerEntry, LotMovement, AuditEvent, Hold)
+    with _indexes_set_aside(big if scale.ledger >= 1_000_000 else (), log):
+        balance = _ledger(scale, org, members, now, history_start, rng, log)
+    log(f"  ledger written ({time.monotonic() - started:.0f}s so far)")
+    with transaction.atomic():
+        _accesses(org, members, now, history_start, log)
         # The chart's usage rollups, added up from the ledger just written (the services
         # keep them for every later consumption and refund).
         usage_rollups_rebuild()
+        org.name = org.name.removesuffix(GENERATING)
+        org.save(update_fields=["name"])
+    log(f"  pool balance {_money(balance)}")
     log(f"organization {scale.customer_number}: done in {time.monotonic() - started:.1f}s")
     vacuum()
     return org
+
+
+@contextmanager
+def _indexes_set_aside(models, log):
+    """Drop the indexes of `models` that back no constraint, and build them again afterwards
+    from their own definitions: building an index once over ten million sorted rows is much
+    quicker than keeping it up to date row by row. Constraints (primary keys, unique
+    references) stay, so the load is still checked by them."""
+    tables = [m._meta.db_table for m in models]
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) "
+            "FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
+            "WHERE t.relname = ANY(%s) "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
+            [tables],
+        )
+        indexes = cur.fetchall()
+        for name, _ in indexes:
+            cur.execute(f"DROP INDEX {name}")
+    try:
+        yield
+    finally:
+        started = time.monotonic()
+        with connection.cursor() as cur:
+            cur.execute("SET maintenance_work_mem = '1GB'")
+            for _, definition in indexes:
+                cur.execute(definition)
+            cur.execute("RESET maintenance_work_mem")
+        if indexes:
+            log(f"  {len(indexes)} indexes built ({time.monotonic() - started:.0f}s)")
 
 
 def vacuum() -> None:
@@ -162,8 +235,8 @@ def vacuum() -> None:
             cur.execute(f'VACUUM ANALYZE "{model._meta.db_table}"')
 
 
-def _generate(scale: Scale, now: datetime, rng: random.Random, log) -> Organization:
-    history_start = now - timedelta(days=360)
+def _generate(scale: Scale, now: datetime, history_start, rng: random.Random, log):
+    """The people: accounts, memberships, seats, invitations and their audit events."""
     password = make_password(PASSWORD)
 
     # Accounts: index 0 is the administrator.
@@ -208,7 +281,7 @@ def _generate(scale: Scale, now: datetime, rng: random.Random, log) -> Organizat
     )
     admin_id = first_account
     org = Organization.objects.create(
-        name=f"Scale Studio {scale.members}",
+        name=f"Scale Studio {scale.members}{GENERATING}",
         customer_number=scale.customer_number,
         administrator_id=admin_id,
         low_balance_threshold=Decimal("1000.00"),
@@ -386,9 +459,18 @@ def _generate(scale: Scale, now: datetime, rng: random.Random, log) -> Organizat
                 {"from": {"mode": "disabled"}, "to": {"mode": member.mode}},
             )
 
-    balance = _ledger(scale, org, members, now, history_start, rng, audit, log)
+    audit_rows.sort(key=lambda row: row[6])
+    _copy(
+        AuditEvent,
+        ["actor_id", "channel", "organization_id", "action", "target", "details", "created_at"],
+        audit_rows,
+    )
+    log(f"  {len(audit_rows)} audit events")
+    return org, members
 
-    # Credit access rows with their cached usage (R22) for the current period.
+
+def _accesses(org, members, now, history_start, log) -> None:
+    """Credit access rows with their cached usage (R22) for the current period."""
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     access_rows = []
     for member in members:
@@ -435,198 +517,295 @@ def _generate(scale: Scale, now: datetime, rng: random.Random, log) -> Organizat
         ],
         access_rows,
     )
-    log(f"  {n} credit accesses; pool balance {balance}")
-
-    audit_rows.sort(key=lambda row: row[6])
-    _copy(
-        AuditEvent,
-        ["actor_id", "channel", "organization_id", "action", "target", "details", "created_at"],
-        audit_rows,
-    )
-    log(f"  {len(audit_rows)} audit events")
-    return org
+    log(f"  {len(access_rows)} credit accesses")
 
 
-def _ledger(scale, org, members, now, history_start, rng, audit, log) -> Decimal:
-    """A year of the pool: weekly purchases, consumptions by enabled members (refused ones
-    leave no trace, R25), about one refund in a hundred. Returns the final balance."""
+def _money(cents: int) -> str:
+    """Cents as the text COPY reads into a numeric column."""
+    sign = "-" if cents < 0 else ""
+    cents = abs(cents)
+    return f"{sign}{cents // 100}.{cents % 100:02d}"
+
+
+class _Stream:
+    """Rows for several tables, written as COPY text in chunks: memory stays flat however
+    long the ledger is. Each chunk is its own transaction, so that PostgreSQL's deferred
+    foreign-key checks (Django's constraints are DEFERRABLE INITIALLY DEFERRED) are queued
+    for one chunk at a time rather than for ten million rows."""
+
+    TABLES = {
+        "entries": (
+            LedgerEntry,
+            "id wallet_id kind amount account_id organization_id reference refund_of_id "
+            "available_after quota_limit quota_used_after actor_id note created_at hold_id",
+        ),
+        "movements": (LotMovement, "entry_id lot_id amount"),
+        "lots": (
+            Lot,
+            "id wallet_id origin amount remaining arrived_at expires_at entry_id expired_entry_id",
+        ),
+        "holds": (
+            Hold,
+            "id reference account_id wallet_id organization_id opening_amount amount status "
+            "captured period_start opened_at expires_at settled_at capture_requested "
+            "settled_available_after release_reason",
+        ),
+        "audit": (
+            AuditEvent,
+            "actor_id channel organization_id action target details created_at",
+        ),
+    }
+    ORDER = ("lots", "holds", "entries", "movements", "audit")
+
+    def __init__(self, chunk_entries: int = 200_000):
+        self.chunk_entries = chunk_entries
+        self.lines = {name: [] for name in self.TABLES}
+        self.entries = 0
+        self.unchecked = _may_skip_triggers()
+
+    def add(self, table: str, *values) -> None:
+        self.lines[table].append("\t".join("\\N" if v is None else str(v) for v in values) + "\n")
+        if table == "entries":
+            self.entries += 1
+            if self.entries % self.chunk_entries == 0:
+                self.flush()
+
+    def flush(self) -> None:
+        with transaction.atomic():
+            if self.unchecked:
+                # As pg_restore --disable-triggers does: the rows are consistent by
+                # construction (verify_ledger checks them afterwards), and checking eleven
+                # foreign keys per ledger entry one row at a time would triple the time.
+                # The ledger's tables have no triggers of their own.
+                with connection.cursor() as cur:
+                    cur.execute("SET LOCAL session_replication_role = replica")
+            raw = connection.connection
+            for name in self.ORDER:
+                lines = self.lines[name]
+                if not lines:
+                    continue
+                model, columns = self.TABLES[name]
+                statement, extra = _copy_statement(model, columns.split())
+                if extra:
+                    raise ValueError(f"{model.__name__}: give {statement} every column")
+                with raw.cursor() as cur, cur.copy(statement) as copy:
+                    for start in range(0, len(lines), 10_000):
+                        copy.write("".join(lines[start : start + 10_000]))
+                lines.clear()
+
+
+def _may_skip_triggers() -> bool:
+    """Whether this role may set session_replication_role (a superuser, or on PostgreSQL 15
+    and later a role granted it: benchmarks/run.sh grants it on the benchmark database)."""
+    try:
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("SELECT has_parameter_privilege('session_replication_role', 'SET')")
+            return bool(cur.fetchone()[0])
+    except DatabaseError:
+        return False
+
+
+HOLD_RATE = 0.03  # consumptions of unlimited members that go through a hold and its capture
+OPEN_HOLDS = 40  # holds still open at the end (render jobs running now)
+
+
+def _ledger(scale, org, members, now, history_start, rng, log) -> int:
+    """A year of the pool, streamed in time order: weekly purchases, consumptions by enabled
+    members (refused ones leave no trace, R25), some of them held first and captured (R35),
+    about one refund in a hundred, a few holds still open. Amounts are whole cents in Python
+    and text for COPY. Returns the final balance in cents."""
     wallet = Wallet.objects.create(organization=org, balance=ZERO)
     spenders = [m for m in members if m.mode != "disabled"]
     if not spenders:
-        return ZERO
+        return 0
+    admin_id = org.administrator_id
     total = scale.ledger
     purchases = max(2, min(52, total // 100))
-    consumptions = total - purchases
-    refund_rate = 0.01
-    # Entry times spread evenly over the year, in order.
+    # Entry times spread evenly over the year, in id order.
     span = (now - timedelta(minutes=5) - history_start).total_seconds()
-    step = span / total
-    first_entry = _reserve_ids(LedgerEntry, total)
-    spare_lots = purchases + total // 500 + 50
+    step = span / (total + 3 * OPEN_HOLDS)
+    first_entry = _reserve_ids(LedgerEntry, total + 3 * OPEN_HOLDS)
+    spare_lots = purchases * 2 + 50
     first_lot = _reserve_ids(Lot, spare_lots)
     lot_ids = iter(range(first_lot, first_lot + spare_lots))
-    mean_amount = Decimal("10.25")
-    weekly = (mean_amount * consumptions / purchases).quantize(Decimal("1")) + 1
-
-    entries, movements, lots = [], [], []
-    # Every lot expires 365 days after it arrived, so the burn order (R23: soonest expiry,
-    # then oldest arrival, then id) is the order of the ids.
-    open_lots: list[int] = []
-    lot_remaining: dict[int, Decimal] = {}
-    balance = ZERO
+    # At most one hold per consumption drawn; ids left over are a harmless gap.
+    hold_budget = int(total * HOLD_RATE) + OPEN_HOLDS + 10
+    first_hold = _reserve_ids(Hold, hold_budget)
+    hold_ids = iter(range(first_hold, first_hold + hold_budget))
+    weekly = 1025 * total // purchases + 100  # cents: about 10.25 credits per consumption
+    stream = _Stream()
+    open_lots: list[int] = []  # burn order (R23): every lot lasts 365 days, so by id
+    remaining: dict[int, int] = {}
+    lot_amounts: dict[int, int] = {}
+    balance = 0
     entry_id = first_entry
-    written = 0
     purchase_every = total // purchases
+    wallet_id, org_id = wallet.pk, org.pk
+    unlimited = [m for m in spenders if m.mode == "unlimited"]
+    for m in spenders:
+        m.usage = {k: int(v * 100) for k, v in m.usage.items()}
 
-    def buy(moment, amount):
-        nonlocal balance, entry_id, written
-        lot_id = next(lot_ids)
-        entries.append(
-            (
-                entry_id, wallet.pk, "purchase", amount, None, org.pk, None, None,
-                None, None, None, org.administrator_id, f"Order scale-{lot_id}", moment,
-            )
+    def at(index: int) -> str:
+        return (history_start + timedelta(seconds=step * index)).isoformat()
+
+    def entry(kind, cents, account, reference=None, refund_of=None, available=None,
+              limit=None, used=None, actor=None, note="", hold=None) -> int:  # fmt: skip
+        nonlocal entry_id
+        moment = at(entry_id - first_entry)
+        stream.add(
+            "entries", entry_id, wallet_id, kind, _money(cents), account, org_id, reference,
+            refund_of, available, limit, used, actor, note, moment, hold,
         )  # fmt: skip
-        lots.append(
-            (
-                lot_id, wallet.pk, "purchase", amount, moment,
-                moment + timedelta(days=365), entry_id, None,
-            )
-        )  # fmt: skip
-        open_lots.append(lot_id)
-        lot_remaining[lot_id] = amount
-        balance += amount
-        audit(moment, "credits.purchase", org.name, {"amount": f"{amount}", "lot": lot_id})
         entry_id += 1
-        written += 1
+        return entry_id - 1
 
+    def take(entry_number: int, cents: int) -> list[tuple[int, int]]:
+        taken = []
+        while cents > 0:
+            lot_id = open_lots[0]
+            part = min(remaining[lot_id], cents)
+            remaining[lot_id] -= part
+            cents -= part
+            stream.add("movements", entry_number, lot_id, _money(-part))
+            taken.append((lot_id, part))
+            if remaining[lot_id] == 0:
+                open_lots.pop(0)
+        return taken
+
+    def give_back(entry_number: int, taken, cents: int) -> None:
+        """R26: back to the lots it came from, the last lot drawn first."""
+        for lot_id, took in reversed(taken):
+            if cents <= 0:
+                break
+            part = min(took, cents)
+            stream.add("movements", entry_number, lot_id, _money(part))
+            if remaining[lot_id] == 0:
+                bisect.insort(open_lots, lot_id)
+            remaining[lot_id] += part
+            cents -= part
+
+    def buy(cents: int) -> None:
+        nonlocal balance
+        lot_id = next(lot_ids)
+        moment = at(entry_id - first_entry)
+        number = entry("purchase", cents, None, actor=admin_id, note=f"Order scale-{lot_id}")
+        arrived = history_start + timedelta(seconds=step * (number - first_entry))
+        expires = (arrived + timedelta(days=365)).isoformat()
+        # Written with remaining = amount; the final figures are set once the year is done.
+        stream.add("lots", lot_id, wallet_id, "purchase", _money(cents), _money(cents),
+                   moment, expires, number, None)  # fmt: skip
+        open_lots.append(lot_id)
+        remaining[lot_id] = lot_amounts[lot_id] = cents
+        balance += cents
+        stream.add("audit", admin_id, "portal", org_id, "credits.purchase", org.name,
+                   f'{{"amount": "{_money(cents)}", "lot": {lot_id}}}', moment)  # fmt: skip
+
+    def hold(member, cents, reference, *, capture: bool) -> None:
+        nonlocal balance
+        hold_id = next(hold_ids)
+        opened = at(entry_id - first_entry)
+        number = entry("hold", -cents, member.account_id, available=_money(balance - cents),
+                       hold=hold_id)  # fmt: skip
+        taken = take(number, cents)
+        audit_details = (
+            f'{{"account": "{member.email}", "amount": "{_money(cents)}", '
+            '"source": "organization"}'
+        )
+        stream.add("audit", None, "api", org_id, "credits.held", reference, audit_details, opened)
+        expires = (
+            history_start + timedelta(seconds=step * (number - first_entry), hours=12)
+        ).isoformat()
+        if not capture:
+            balance -= cents
+            member.usage["all"] = member.usage.get("all", 0) + cents
+            stream.add("holds", hold_id, reference, member.account_id, wallet_id, org_id,
+                       _money(cents), _money(cents), "open", None, None, opened,
+                       (now + timedelta(days=1)).isoformat(), None, None, None, "")  # fmt: skip
+            return
+        captured = max(10, cents * rng.randrange(30, 101) // 100)
+        settled = at(entry_id - first_entry)
+        back = entry("release", cents, member.account_id, hold=hold_id)
+        give_back(back, taken, cents)
+        used = entry("consumption", -captured, member.account_id, reference=reference,
+                     hold=hold_id)  # fmt: skip
+        take(used, captured)
+        balance -= captured
+        member.usage["all"] = member.usage.get("all", 0) + captured
+        stream.add("holds", hold_id, reference, member.account_id, wallet_id, org_id,
+                   _money(cents), _money(cents), "captured", _money(captured), None, opened,
+                   expires, settled, _money(captured), _money(balance), "")  # fmt: skip
+        details = (
+            f'{{"account": "{member.email}", "held": "{_money(cents)}", '
+            f'"captured": "{_money(captured)}"}}'
+        )
+        stream.add("audit", None, "api", org_id, "credits.hold_captured", reference, details,
+                   settled)  # fmt: skip
+
+    last = first_entry + total  # the open holds come after
     i = 0
-    while written < total:
-        moment = history_start + timedelta(seconds=step * written)
-        if i % purchase_every == 0 and written + 1 < total:
-            buy(moment, Decimal(weekly))
+    while entry_id < last:
+        written = entry_id - first_entry
+        if i % purchase_every == 0 and entry_id + 1 < last:
+            buy(weekly)
             i += 1
             continue
         i += 1
-        amount = (Decimal(rng.lognormvariate(1.9, 0.8)).quantize(CENT)).max(Decimal("0.10"))
-        amount = min(amount, Decimal("500.00"))
-        member = rng.choice(spenders)
-        key = _period_key(member, moment)
-        used = member.usage.get(key, ZERO)
-        if member.mode == "quota" and used + amount > member.limit:
-            member = spenders[0]  # the administrator, unlimited; the refused call left nothing
-            key, used = "all", member.usage.get("all", ZERO)
-        if amount > balance:
-            buy(moment, Decimal(weekly))
+        cents = min(50_000, max(10, int(rng.lognormvariate(1.9, 0.8) * 100)))
+        if cents > balance:
+            buy(weekly)
             continue
-        used_after = used + amount
-        pool_after = balance - amount
-        is_quota = member.mode == "quota"
-        available_after = min(member.limit - used_after, pool_after) if is_quota else pool_after
+        member = rng.choice(spenders)
         reference = f"scale{scale.tag}-job-{entry_id}"
-        entries.append(
-            (
-                entry_id, wallet.pk, "consumption", -amount, member.account_id, org.pk,
-                reference, None, available_after, member.limit if is_quota else None,
-                used_after if is_quota else None, None, "", moment,
-            )
+        if member.mode == "unlimited" and entry_id + 3 < last and rng.random() < HOLD_RATE:
+            hold(member, cents, reference, capture=True)
+            continue
+        moment = at(written)
+        key = f"{moment[:7]}" if member.period == "monthly" else "all"
+        used = member.usage.get(key, 0)
+        limit = None if member.limit is None else int(member.limit * 100)
+        if member.mode == "quota" and used + cents > limit:
+            member = spenders[0]  # the administrator, unlimited; the refused call left nothing
+            key, used, limit = "all", member.usage.get("all", 0), None
+        used_after = used + cents
+        pool_after = balance - cents
+        available = min(limit - used_after, pool_after) if limit is not None else pool_after
+        number = entry(
+            "consumption", -cents, member.account_id, reference=reference,
+            available=_money(available),
+            limit=_money(limit) if limit is not None else None,
+            used=_money(used_after) if limit is not None else None,
         )  # fmt: skip
-        consumption_id = entry_id
-        taken = []
-        left = amount
-        while left > 0:
-            lot_id = open_lots[0]
-            take = min(lot_remaining[lot_id], left)
-            lot_remaining[lot_id] -= take
-            left -= take
-            movements.append((consumption_id, lot_id, -take))
-            taken.append((lot_id, take))
-            if lot_remaining[lot_id] == 0:
-                open_lots.pop(0)
+        taken = take(number, cents)
         balance = pool_after
         member.usage[key] = used_after
-        audit(
-            moment,
-            "credits.consumed",
-            reference,
-            {"account": member.email, "amount": f"{amount}", "source": "organization"},
-            actor=None,
-            channel="api",
-        )
-        entry_id += 1
-        written += 1
-        if written < total and rng.random() < refund_rate:
-            # R26: part or all back, to the lots it came from, the last lot drawn first.
-            back = amount if rng.random() < 0.6 else (amount / 2).quantize(CENT)
-            back = back.max(CENT)
-            later = moment + timedelta(seconds=step / 2)
-            entries.append(
-                (
-                    entry_id, wallet.pk, "refund", back, member.account_id, org.pk, None,
-                    consumption_id, None, None, None, None, "", later,
-                )
-            )  # fmt: skip
-            left = back
-            for lot_id, took in reversed(taken):
-                if left <= 0:
-                    break
-                give = min(took, left)
-                movements.append((entry_id, lot_id, give))
-                if lot_remaining[lot_id] == 0:
-                    bisect.insort(open_lots, lot_id)
-                lot_remaining[lot_id] += give
-                left -= give
+        stream.add("audit", None, "api", org_id, "credits.consumed", reference,
+                   f'{{"account": "{member.email}", "amount": "{_money(cents)}", '
+                   '"source": "organization"}', moment)  # fmt: skip
+        if entry_id < last and rng.random() < 0.01:
+            back = cents if rng.random() < 0.6 else max(1, cents // 2)
+            refund = entry("refund", back, member.account_id, refund_of=number)
+            give_back(refund, taken, back)
             balance += back
-            member.usage[key] = member.usage[key] - back
-            audit(
-                later,
-                "credits.refunded",
-                reference,
-                {"account": member.email, "amount": f"{back}"},
-                actor=None,
-                channel="api",
-            )
-            entry_id += 1
-            written += 1
-
-    # Lots were created with remaining = amount; store the final remaining instead.
-    lots = [(*row[:3], row[3], lot_remaining[row[0]], *row[4:]) for row in lots]
-    _copy(
-        LedgerEntry,
-        [
-            "id",
-            "wallet_id",
-            "kind",
-            "amount",
-            "account_id",
-            "organization_id",
-            "reference",
-            "refund_of_id",
-            "available_after",
-            "quota_limit",
-            "quota_used_after",
-            "actor_id",
-            "note",
-            "created_at",
-        ],
-        entries,
-    )
-    _copy(
-        Lot,
-        [
-            "id",
-            "wallet_id",
-            "origin",
-            "amount",
-            "remaining",
-            "arrived_at",
-            "expires_at",
-            "entry_id",
-            "expired_entry_id",
-        ],
-        lots,
-    )
-    _copy(LotMovement, ["entry_id", "lot_id", "amount"], movements)
-    Wallet.objects.filter(pk=wallet.pk).update(balance=balance)
-    log(f"  {len(entries)} ledger entries, {len(lots)} lots, {len(movements)} lot movements")
+            member.usage[key] -= back
+            stream.add("audit", None, "api", org_id, "credits.refunded", reference,
+                       f'{{"account": "{member.email}", "amount": "{_money(back)}"}}',
+                       at(refund - first_entry))  # fmt: skip
+        if written and written % 1_000_000 == 0:
+            log(f"  {written:,} ledger entries")
+    # Render jobs running now: their holds are open until they end (R35).
+    for n in range(OPEN_HOLDS):
+        member = unlimited[n % len(unlimited)]
+        hold(member, 500 + 100 * n, f"scale{scale.tag}-running-{n}", capture=False)
+    stream.flush()
+    with connection.cursor() as cur:
+        # The lots' final remaining amounts, in one statement.
+        cur.execute(
+            "UPDATE credits_lot l SET remaining = u.remaining / 100.0 "
+            "FROM unnest(%s::bigint[], %s::bigint[]) AS u(id, remaining) WHERE l.id = u.id",
+            [list(remaining), list(remaining.values())],
+        )
+    Wallet.objects.filter(pk=wallet.pk).update(balance=Decimal(balance) / 100)
+    for m in spenders:
+        m.usage = {k: Decimal(v) / 100 for k, v in m.usage.items()}
+    log(f"  {stream.entries:,} ledger entries, {len(remaining)} lots; pool {_money(balance)}")
     return balance

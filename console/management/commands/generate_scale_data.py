@@ -13,9 +13,9 @@ class Command(PortalCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--members", type=int, default=10_000)
-        parser.add_argument("--seats", type=int, default=10_000)
-        parser.add_argument("--ledger", type=int, default=1_000_000)
+        parser.add_argument("--members", type=int, default=100_000)
+        parser.add_argument("--seats", type=int, default=100_000)
+        parser.add_argument("--ledger", type=int, default=10_000_000)
         parser.add_argument("--small-members", type=int, default=100)
 
     def run(self, *args, members, seats, ledger, small_members, **options):
