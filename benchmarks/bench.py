@@ -10,7 +10,6 @@ Exits 1 when a budget is missed or the ledger does not verify.
 import argparse
 import os
 import platform
-import statistics
 import sys
 import time
 
@@ -157,41 +156,9 @@ def main(argv=None) -> int:
             consumptions=args.consumptions,
             rounds=args.rounds,
         )
-        print(
-            f"Consumption on one pool, {consumption.CLIENTS} clients "
-            f"(gunicorn: {args.workers} workers; until the pool refuses; "
-            f"{len(rounds)} rounds, sides alternating)"
+        failures += consumption.report(
+            rounds, workers=args.workers, budget=BUDGET_THROUGHPUT_RATIO
         )
-        header = (
-            f"{'round':<6} {'side':<22} {'per second':>11} {'median ms':>10} {'p95 ms':>8} "
-            f"{'successes':>10} {'expected':>9} {'errors':>7} {'ratio':>6}"
-        )
-        print(header)
-        print("-" * len(header))
-        ratios = []
-        for number, (sql, http) in enumerate(rounds, start=1):
-            ratio = http.throughput / sql.throughput if sql.throughput else 0.0
-            ratios.append(ratio)
-            for run in (sql, http):
-                shown = f"{ratio:>6.2f}" if run is http else ""
-                print(
-                    f"{number:<6} {run.name:<22} {run.throughput:>11.0f} {run.median_ms:>10.2f} "
-                    f"{run.p95_ms:>8.2f} {run.successes:>10} {run.expected:>9} {run.errors:>7} "
-                    f"{shown}"
-                )
-                if run.successes != run.expected or run.errors:
-                    failures.append(
-                        f"{run.name}: {run.successes} successes for {run.expected} expected, "
-                        f"{run.errors} errors"
-                    )
-        ratio = statistics.median(ratios)
-        verdict = "ok" if ratio >= BUDGET_THROUGHPUT_RATIO else "FAIL"
-        print(
-            f"endpoint / bare SQL = {ratio:.2f}, median of {len(ratios)} rounds "
-            f"(budget ≥ {BUDGET_THROUGHPUT_RATIO})  {verdict}"
-        )
-        if verdict != "ok":
-            failures.append(f"consumption ratio {ratio:.2f} < {BUDGET_THROUGHPUT_RATIO}")
         print()
 
     if export_names:

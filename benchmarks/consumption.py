@@ -1,16 +1,21 @@
-"""Consumption throughput: the real endpoint under gunicorn beside its bare SQL transaction.
+"""Consumption throughput: the real endpoint under gunicorn beside its bare SQL transaction
+and beside the smallest bare SQL transaction (pgbench, `benchmarks.smallest`).
 
-Both sides drain ONE organization pool (the large organization's) with 8 concurrent clients,
-each consuming for its own unlimited member, until the pool refuses. Before each side the pool
-gets a grant so that its available balance is known; the amount per consumption is chosen so
-that the pool holds a known number of them, and the number of successes must equal it exactly
-(R24: never more, never fewer). Afterwards `verify_ledger` must pass (R27).
+The function's and the endpoint's sides drain ONE organization pool (the large organization's)
+with 8 concurrent clients, each consuming for its own unlimited member, until the pool refuses.
+Before each side the pool gets a grant so that its available balance is known; the amount per
+consumption is chosen so that the pool holds a known number of them, and the number of
+successes must equal it exactly (R24: never more, never fewer). Afterwards `verify_ledger`
+must pass (R27).
 
 - HTTP: `POST /api/v1/credits/consumptions` on gunicorn (production settings, DEBUG off,
   several workers) over loopback; each client is a process with a keep-alive `http.client`
   connection.
 - Bare SQL: the statements the endpoint's transaction runs (`benchmarks.bare_sql`), through
   psycopg with one connection per client process.
+- pgbench: the smallest transaction doing the same bookkeeping (lock the wallet row, insert a
+  ledger row, update the balance) on the same wallet row, 8 connections, for a fixed time;
+  its rows are taken out again afterwards (see `benchmarks.smallest`).
 
 Throughput is successes over the time from the start to the last success; latency is per
 request as the client sees it.
@@ -34,9 +39,9 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
-from benchmarks import bare_sql
+from benchmarks import bare_sql, smallest
 from benchmarks.scale_data import Scale, organization_for
-from credits.models import AccessMode, CreditAccess
+from credits.models import AccessMode, CreditAccess, Wallet
 from credits.selectors import pool_available
 from credits.services import credits_grant
 from portal.models import Scope
@@ -273,30 +278,104 @@ def run_sql(token, accesses, amount, expected, tag, limit_seconds=90):
 
 
 def measure(scale: Scale, *, port: int, workers: int, consumptions: int = 4000, rounds: int = 3):
-    """`rounds` times: bare SQL, then the endpoint, each on a freshly filled pool. Rounds
-    alternate the sides so that a change in the machine's speed (other work, a neighbour on
-    the host) weighs on both; the budget reads the median of the rounds' ratios.
-    Returns [(bare SQL run, HTTP run), ...]."""
+    """`rounds` times: pgbench's smallest transaction, the function called bare, then the
+    endpoint, each on a freshly filled pool; every other round runs them in the reverse order,
+    so that a change in the machine's speed (other work, a neighbour on the host) weighs on
+    every side; the budgets read the median of the rounds' ratios.
+    Returns [(pgbench run, bare SQL run, HTTP run), ...]."""
     organization = organization_for(scale)
     accesses = _consumers(organization, CLIENTS)
+    wallet_id = Wallet.objects.get(organization=organization).pk
     stamp = f"{int(time.time())}"
     _, token = api_token_create(
         actor=None, name=f"benchmark {stamp}", scopes=[Scope.CREDITS_CONSUME]
     )
+    seconds = int(os.environ.get("BENCH_PGBENCH_SECONDS", "8"))
     connection.close()
     server = start_server(port, workers)
     rounds_out = []
     try:
         for n in range(rounds):
-            amount, expected = _fill_pool(organization, consumptions)
-            connection.close()
-            sql = run_sql(token, accesses, amount, expected, f"bench-sql-{stamp}-{n}")
-            amount, expected = _fill_pool(organization, consumptions)
-            connection.close()
-            http = run_http(
-                organization, port, token, accesses, amount, expected, f"bench-http-{stamp}-{n}"
-            )
-            rounds_out.append((sql, http))
+
+            def pgbench_side():
+                # The pool is filled first so that pgbench never meets an empty wallet.
+                _fill_pool(organization, consumptions)
+                connection.close()
+                return smallest.run(
+                    wallet_id=wallet_id,
+                    organization_id=organization.pk,
+                    account_id=accesses[0].account_id,
+                    seconds=seconds,
+                )
+
+            def sql_side(n=n):
+                amount, expected = _fill_pool(organization, consumptions)
+                connection.close()
+                return run_sql(token, accesses, amount, expected, f"bench-sql-{stamp}-{n}")
+
+            def http_side(n=n):
+                amount, expected = _fill_pool(organization, consumptions)
+                connection.close()
+                tag = f"bench-http-{stamp}-{n}"
+                return run_http(organization, port, token, accesses, amount, expected, tag)
+
+            sides = [pgbench_side, sql_side, http_side]
+            order = sides if n % 2 == 0 else sides[::-1]
+            done = {side: side() for side in order}
+            rounds_out.append(tuple(done[side] for side in sides))
     finally:
         stop_server(server)
     return rounds_out
+
+
+def _verdict(ratio: float, budget: float) -> str:
+    return "ok" if ratio >= budget else "FAIL"
+
+
+def report(rounds, *, workers: int, budget: float) -> list[str]:
+    """Print the rounds' table and both ratios with their verdicts; returns the failures."""
+    failures = []
+    print(
+        f"Consumption on one pool, {CLIENTS} clients on every side "
+        f"(gunicorn: {workers} workers; the function and the endpoint until the pool refuses, "
+        f"pgbench for a fixed time; "
+        f"{len(rounds)} rounds, sides alternating)"
+    )
+    seconds = rounds[0][0].seconds if rounds else 0
+    shown = " ".join(smallest.command(seconds)[1:-1])
+    print(f"pgbench side: pgbench {shown} benchmarks/{smallest.SCRIPT.name} -D <ids>")
+    header = (
+        f"{'round':<6} {'side':<22} {'per second':>11} {'median ms':>10} {'p95 ms':>8} "
+        f"{'successes':>10} {'expected':>9} {'errors':>7}  ratio to pgbench / bare"
+    )
+    print(header)
+    print("-" * len(header))
+    to_pgbench, to_bare = [], []
+    for number, (pgbench, sql, web) in enumerate(rounds, start=1):
+        a = web.throughput / pgbench.throughput if pgbench.throughput else 0.0
+        b = web.throughput / sql.throughput if sql.throughput else 0.0
+        to_pgbench.append(a)
+        to_bare.append(b)
+        for run in (pgbench, sql, web):
+            shown = f" {a:.2f} / {b:.2f}" if run is web else ""
+            expected = "" if run.expected is None else run.expected
+            print(
+                f"{number:<6} {run.name:<22} {run.throughput:>11.0f} {run.median_ms:>10.2f} "
+                f"{run.p95_ms:>8.2f} {run.successes:>10} {expected:>9} {run.errors:>7} "
+                f"{shown}"
+            )
+            if (run.expected is not None and run.successes != run.expected) or run.errors:
+                failures.append(
+                    f"{run.name}: {run.successes} successes for {run.expected} expected, "
+                    f"{run.errors} errors"
+                )
+    for name, ratios in (("pgbench's smallest transaction", to_pgbench), ("bare", to_bare)):
+        ratio = statistics.median(ratios)
+        verdict = _verdict(ratio, budget)
+        print(
+            f"endpoint / {name} = {ratio:.2f}, median of {len(ratios)} rounds "
+            f"(budget ≥ {budget})  {verdict}"
+        )
+        if verdict != "ok":
+            failures.append(f"consumption: endpoint / {name} {ratio:.2f} < {budget}")
+    return failures
