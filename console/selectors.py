@@ -1,17 +1,27 @@
 """Reads that span organizations, licensing and credits: the members list with each member's
 products and credit access, a member's details, the removal confirmation, the API's summary."""
 
+import base64
+import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import CharField, F, Prefetch, Q, Sum, Value
+from django.db.models import BooleanField, CharField, F, Func, Prefetch, Q, Sum, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from credits.models import MemberUsageMonth, QuotaPeriod
 from credits.selectors import exact_cents, pool_available
 from licensing.models import License, active_license_q
-from organizations.models import Account, Invitation, InvitationState, Membership, Organization
+from organizations.models import (
+    Account,
+    Invitation,
+    InvitationState,
+    Membership,
+    MemberTally,
+    Organization,
+)
 from portal.amounts import format_amount
 from portal.models import AuditEvent
 
@@ -23,7 +33,7 @@ def organization_summary(*, organization: Organization) -> dict:
     return {
         "name": organization.name,
         "customer_number": organization.customer_number,
-        "members": Membership.objects.filter(organization=organization).count(),
+        "members": member_counts(organization=organization)["members"],
         "pool_available": format_amount(pool_available(organization=organization)),
     }
 
@@ -31,8 +41,10 @@ def organization_summary(*, organization: Organization) -> dict:
 # --- Members and invitations (R6–R10) -------------------------------------------------------
 
 MEMBER_SORTS = {
-    # sort key: columns of the combined member/invitation rows; ties go by kind and id. The
-    # members' side of "name" and "credit" is read along an index of stored sort keys.
+    # sort key: columns of the combined member/invitation rows; ties go by kind and id. Each
+    # order is read along an index of stored sort keys on either side (Membership's
+    # membership_by_* indexes, Invitation's invitation_pending_by_* ones), forwards or
+    # backwards.
     "name": ["row_name"],
     "email": ["row_email"],
     "role": ["row_role", "row_name"],
@@ -42,24 +54,37 @@ MEMBER_SORTS = {
 }
 MEMBER_PAGE_SIZES = (10, 25, 50, 100)
 MEMBER_DEFAULT_PAGE_SIZE = 25
+MEMBER_KINDS = ("invited", "member")
+# Which columns are the same for every row of one side: the keyset condition decides them
+# here rather than in the database, so that what is left is a comparison along that side's
+# index.
+_SIDE_CONSTANTS = {
+    "member": {"row_kind": "member"},
+    "invited": {"row_kind": "invited", "row_role": "member", "row_credit": ""},
+}
 
 
 def _members_q(organization, query: str):
     members = Membership.objects.filter(organization=organization)
     if query:
-        # Two independent sets, each evaluated once (hashed subqueries), rather than a join
-        # and a correlated seat lookup for every member: at 10,000 members the difference
-        # between a few milliseconds and a few tens.
+        # The matching accounts' memberships in this organization and the members holding a
+        # matching product, as one set of ids found from the matches (trigram indexes, then
+        # the membership's (organization, account) key), so that a search reads its matches
+        # and not every member of a large organization.
         accounts = Account.objects.filter(
             Q(email__icontains=query) | Q(name__icontains=query)
+        ).values("pk")
+        by_account = Membership.objects.filter(
+            organization=organization, account_id__in=accounts
         ).values("pk")
         holders = (
             License.objects.filter(organization=organization, assignee__isnull=False)
             .filter(active_license_q())
             .filter(Q(product__code__icontains=query) | Q(product__name__icontains=query))
+            .order_by()
             .values("assignee_id")
         )
-        members = members.filter(Q(account_id__in=accounts) | Q(pk__in=holders))
+        members = members.filter(pk__in=by_account.union(holders))
     return members
 
 
@@ -73,6 +98,15 @@ def _pending_invitations(organization, query: str):
 
 
 MEMBER_SHOWS = ("", "members", "invited")
+
+
+def member_counts(*, organization) -> dict:
+    """Members and pending invitations of an organization, from the member tallies (a few
+    rows whatever its size) rather than counting every member."""
+    totals = MemberTally.objects.filter(organization=organization).aggregate(
+        members=Sum("members"), invitations=Sum("invitations")
+    )
+    return {"members": totals["members"] or 0, "invitations": totals["invitations"] or 0}
 
 
 def member_rows_for_org(
@@ -92,7 +126,7 @@ def member_rows_for_org(
         .annotate(
             row_kind=Value("member", output_field=CharField()),
             row_id=F("id"),
-            row_email=F("account__email"),
+            row_email=F("sort_email"),
             row_name=F("sort_name"),
             row_role=F("role"),
             row_since=F("created_at"),
@@ -113,58 +147,232 @@ def member_rows_for_org(
         )
         .values(*columns, "row_credit")
     )
-    ordering = [f"-{c}" if desc else c for c in [*MEMBER_SORTS[sort], "row_kind", "row_id"]]
-    counted_members = _members_q(organization, query)
-    counted_invitations = _pending_invitations(organization, query)
+    if query:
+        # A search's count is its matches, found from the trigram indexes: exact, and as
+        # bounded as the search itself.
+        counts = (_members_q(organization, query), _pending_invitations(organization, query))
+    else:
+        counts = None
     # "Members" or "Invitations" only: the other side is empty, and so is its count.
+    sides = {"member": members, "invited": invitations}
     if show == "members":
-        invitations, counted_invitations = invitations.none(), counted_invitations.none()
+        sides["invited"] = invitations.none()
     elif show == "invited":
-        members, counted_members = members.none(), counted_members.none()
+        sides["member"] = members.none()
     return MemberRows(
-        members,
-        invitations,
-        ordering,
-        counts=(counted_members, counted_invitations),
+        sides,
+        sort=sort,
+        desc=bool(desc),
+        organization=organization,
+        show=show,
+        counts=counts,
         # A search keeps few rows: they are sorted whole. Walked along the sort index, a
         # rare match would mean reading most of the organization to find a page of it.
         cut_sides=not query,
     )
 
 
-class MemberRows:
-    """The combined rows, sliced by the paginator.
+def _row_compare(columns: list[str], values: list, op: str):
+    """`(a, b, id) > (x, y, 7)`: a row comparison, which PostgreSQL reads along an index
+    whose columns are `a, b, id` (both directions), starting at the cursor."""
+    left = Func(*[F(c) for c in columns], template="(%(expressions)s)")
+    right = Func(*[Value(v) for v in values], template="(%(expressions)s)")
+    return Func(
+        left, right, arg_joiner=f" {op} ", template="%(expressions)s", output_field=BooleanField()
+    )
 
-    A page is the first rows of the members' side and of the invitations' side, each sorted
-    and cut at the end of the page, then merged and cut again in the database: with the
-    stored sort keys the members' side walks an index and stops, instead of sorting every
-    member of a large organization (rules.md "Performance"). A search's few matches sort the
-    union whole.
-    The count adds two plain counts rather than counting the union.
+
+def _cursor_values(row: dict, sort: str) -> list:
+    return [row[c] for c in [*MEMBER_SORTS[sort], "row_kind", "row_id"]]
+
+
+def member_cursor_token(*, row: dict, sort: str) -> str:
+    """A row's place in the list as a short opaque token for the page's links."""
+    values = [v.isoformat() if isinstance(v, datetime) else v for v in _cursor_values(row, sort)]
+    raw = json.dumps(values, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def member_cursor_parse(*, token: str, sort: str) -> list | None:
+    """The values of a token from `member_cursor_token` for this order, or None for anything
+    else (a link from another order, an edited address, garbage): the list then starts at its
+    beginning rather than failing."""
+    if not token or len(token) > 1400:
+        return None
+    try:
+        values = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, TypeError):
+        return None
+    columns = [*MEMBER_SORTS[sort], "row_kind", "row_id"]
+    if not isinstance(values, list) or len(values) != len(columns):
+        return None
+    parsed = []
+    for column, value in zip(columns, values, strict=True):
+        if column == "row_id":
+            if type(value) is not int or not 0 < value < 2**63:
+                return None
+        elif column == "row_since":
+            try:
+                value = datetime.fromisoformat(value)
+            except (TypeError, ValueError):
+                return None
+            if value.tzinfo is None:
+                return None
+        elif column == "row_kind":
+            if value not in MEMBER_KINDS:
+                return None
+        elif not isinstance(value, str) or len(value) > 254 or "\x00" in value:
+            return None
+        parsed.append(value)
+    return parsed
+
+
+@dataclass
+class MemberPage:
+    """One page of the list: its raw rows (for `member_page_load`), where it is, and the
+    tokens of its first and last rows for the links around it."""
+
+    rows: list
+    has_previous: bool
+    has_next: bool
+    # 1-based position of the first row when known (the first and the last page), else None.
+    start: int | None
+    first_token: str = ""
+    last_token: str = ""
+
+
+class MemberRows:
+    """The combined rows, read a page at a time (keyset pagination).
+
+    A page is the rows after (or before) a cursor, the sort key values of a row: on each
+    side (members, invitations) the rows past the cursor in the order, cut at the end of the
+    page, then merged and cut again in the database. With a stored sort key and an index for
+    every order, each side starts at the cursor in its index and stops after a page, so that
+    the first, any middle and the last page cost the same at any size (rules.md
+    "Performance"). A search's few matches sort whole.
+    The count comes from the member tallies, or from the matches of a search.
     """
 
-    def __init__(self, members, invitations, ordering, *, counts, cut_sides=True):
-        self.members = members
-        self.invitations = invitations
-        self.ordering = ordering
+    def __init__(self, sides, *, sort, desc, organization, show="", counts=None, cut_sides=True):
+        self.sides = sides
+        self.sort = sort
+        self.desc = desc
+        self.organization = organization
+        self.show = show
         self.cut_sides = cut_sides
         self._counts = counts
         self._count = None
 
+    def _sides(self):
+        """The sides that can hold rows ("Members" or "Invitations" only leave one)."""
+        return [(kind, qs) for kind, qs in self.sides.items() if not qs.query.is_empty()]
+
+    @property
+    def ordering(self) -> list[str]:
+        return self._ordering(self.desc)
+
+    def _ordering(self, desc: bool) -> list[str]:
+        return [f"-{c}" if desc else c for c in [*MEMBER_SORTS[self.sort], "row_kind", "row_id"]]
+
     def count(self) -> int:
         if self._count is None:
-            self._count = sum(qs.count() for qs in self._counts)
+            if self._counts is not None:
+                members, invitations = (qs.count() for qs in self._counts)
+            else:
+                tally = member_counts(organization=self.organization)
+                members, invitations = tally["members"], tally["invitations"]
+            self._count = {"members": members, "invited": invitations, "": members + invitations}[
+                self.show if self.show in MEMBER_SHOWS else ""
+            ]
         return self._count
 
     def __len__(self):
         return self.count()
 
+    def _side_after(self, kind: str, qs, cursor: list, desc: bool):
+        """This side's rows past `cursor` in the order, or None when it has none."""
+        constants = _SIDE_CONSTANTS[kind]
+        columns, values = [], []
+        for column, value in zip(
+            [*MEMBER_SORTS[self.sort], "row_kind", "row_id"], cursor, strict=True
+        ):
+            if column not in constants:
+                columns.append(column)
+                values.append(value)
+                continue
+            mine = constants[column]
+            if mine == value:
+                continue
+            # The constant decides past this column: the rest of this side's key only has
+            # to reach the cursor's (when this side comes after it) or pass it.
+            beyond = mine < value if desc else mine > value
+            if beyond:
+                return (
+                    qs.filter(_row_compare(columns, values, "<=" if desc else ">="))
+                    if columns
+                    else qs
+                )
+            return (
+                qs.filter(_row_compare(columns, values, "<" if desc else ">")) if columns else None
+            )
+        return qs.filter(_row_compare(columns, values, "<" if desc else ">"))
+
+    def _rows(self, *, cursor, desc: bool, limit: int) -> list[dict]:
+        ordering = self._ordering(desc)
+        parts = []
+        for kind, qs in self._sides():
+            if cursor is not None:
+                qs = self._side_after(kind, qs, cursor, desc)
+                if qs is None:
+                    continue
+            parts.append(qs)
+        if not parts:
+            return []
+        if len(parts) == 1:
+            return list(parts[0].order_by(*ordering)[:limit])
+        if self.cut_sides:
+            parts = [qs.order_by(*ordering)[:limit] for qs in parts]
+        return list(parts[0].union(*parts[1:], all=True).order_by(*ordering)[:limit])
+
+    def page(self, *, size: int, after=None, before=None, last=False) -> MemberPage:
+        """The page after the row `after`, before the row `before`, the last page, or the
+        first page (cursors from `member_cursor_parse`). A page that would come out empty
+        because rows went away falls back to the last or the first page; the first page
+        reached by 'Previous' may be short (so that no row shows twice)."""
+        backwards = before is not None or last
+        cursor = before if before is not None else (None if last else after)
+        rows = self._rows(cursor=cursor, desc=self.desc != backwards, limit=size + 1)
+        more = len(rows) > size
+        rows = rows[:size]
+        if backwards:
+            if before is not None and not rows:
+                return self.page(size=size)
+            rows.reverse()
+            has_previous, has_next = more, before is not None
+        else:
+            if after is not None and not rows:
+                return self.page(size=size, last=True)
+            has_previous, has_next = after is not None, more
+        start = None
+        if not has_previous:
+            start = 1
+        elif not has_next:
+            start = max(self.count() - len(rows) + 1, 1)
+        page = MemberPage(rows, has_previous, has_next, start if rows else 0)
+        if rows:
+            page.first_token = member_cursor_token(row=rows[0], sort=self.sort)
+            page.last_token = member_cursor_token(row=rows[-1], sort=self.sort)
+        return page
+
+    # Offset slicing, for the API's numbered pages of 100 sorted by email.
     def _union(self, stop=None):
-        members, invitations = self.members, self.invitations
+        ordering = self.ordering
+        parts = [qs for _kind, qs in self._sides()] or [self.sides["member"]]
+        if len(parts) == 1:
+            return parts[0].order_by(*ordering)
         if stop is not None and self.cut_sides:
-            members = members.order_by(*self.ordering)[:stop]
-            invitations = invitations.order_by(*self.ordering)[:stop]
-        return members.union(invitations, all=True).order_by(*self.ordering)
+            parts = [qs.order_by(*ordering)[:stop] for qs in parts]
+        return parts[0].union(*parts[1:], all=True).order_by(*ordering)
 
     def __getitem__(self, key):
         if isinstance(key, slice):

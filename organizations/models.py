@@ -155,10 +155,12 @@ class Membership(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # Sort keys of the members list, copied here so that a page of it is read along an index
     # instead of sorting every member (rules.md "Performance"): the account's name (its email
-    # when it has none), lower-cased, and the credit access mode. Database triggers keep them
-    # whatever writes the account or the access (organizations/sql/*_sort_name.sql,
-    # credits/sql/access_mode_to_membership.sql); the application never sets them.
+    # when it has none), lower-cased, the account's email, and the credit access mode.
+    # Database triggers keep them whatever writes the account or the access
+    # (organizations/sql/*_sort_name.sql, credits/sql/access_mode_to_membership.sql); the
+    # application never sets them.
     sort_name = models.CharField(max_length=254, db_default="", editable=False)
+    sort_email = models.CharField(max_length=254, db_default="", editable=False)
     credit_mode = models.CharField(max_length=10, db_default="disabled", editable=False)
 
     class Meta:
@@ -185,9 +187,16 @@ class Membership(models.Model):
                 name="membership_member_of_one_org",
             ),
         ]
+        # One index per order of the members list (both directions read the same index),
+        # each ending with the id that breaks ties, so that any page of any order, the last
+        # one included, starts where the index says and stops after a page.
         indexes = [
-            models.Index(fields=["organization", "created_at"]),
+            models.Index(fields=["organization", "created_at", "id"], name="membership_by_since"),
             models.Index(fields=["organization", "sort_name", "id"], name="membership_by_name"),
+            models.Index(fields=["organization", "sort_email", "id"], name="membership_by_email"),
+            models.Index(
+                fields=["organization", "role", "sort_name", "id"], name="membership_by_role"
+            ),
             models.Index(
                 fields=["organization", "credit_mode", "sort_name", "id"],
                 name="membership_by_credit",
@@ -242,7 +251,35 @@ class Invitation(models.Model):
                 name="invitation_one_pending_per_email",
             ),
         ]
-        indexes = [models.Index(fields=["organization", "state", "created_at"])]
+        # The members list's orders over pending invitations (name is the lower-cased
+        # email; role, status and credit access are the same for every invitation and
+        # follow the name).
+        indexes = [
+            models.Index(fields=["organization", "state", "created_at"]),
+            models.Index(
+                "organization",
+                Lower("email"),
+                "id",
+                condition=Q(state="pending"),
+                name="invitation_pending_by_name",
+            ),
+            models.Index(
+                fields=["organization", "email", "id"],
+                condition=Q(state="pending"),
+                name="invitation_pending_by_email",
+            ),
+            models.Index(
+                fields=["organization", "created_at", "id"],
+                condition=Q(state="pending"),
+                name="invitation_pending_by_since",
+            ),
+            # The members list's search reads the matching invitations, not all of them.
+            GinIndex(
+                OpClass(Upper("email"), name="gin_trgm_ops"),
+                condition=Q(state="pending"),
+                name="invitation_email_trgm",
+            ),
+        ]
 
     def __str__(self):
         return f"Invitation of {self.email} to {self.organization.name}"
@@ -250,6 +287,35 @@ class Invitation(models.Model):
     @property
     def is_expired(self) -> bool:
         return timezone.now() >= self.expires_at
+
+
+class MemberTally(models.Model):
+    """How many members and pending invitations an organization has, as an append-only log
+    of signed changes (rules.md "Performance"), so that the members list and the overview
+    count from a few rows instead of every member.
+
+    Database triggers on memberships and invitations write it
+    (organizations/sql/member_tally_*.sql): one row per statement and organization, whoever
+    writes, so that concurrent additions never wait on one counter row.
+    `member_tallies_compact` folds the log into one row per organization.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    members = models.IntegerField(default=0)
+    invitations = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "member tallies"
+        indexes = [
+            models.Index(
+                fields=["organization"],
+                include=["members", "invitations"],
+                name="member_tally_by_org",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.organization_id}: {self.members:+d} members, {self.invitations:+d} invited"
 
 
 class SetupRequestState(models.TextChoices):

@@ -1,8 +1,11 @@
-"""Organizations' background tasks (R45): applying a CSV import (R7)."""
+"""Organizations' background tasks (R45): applying a CSV import (R7), folding the member
+tallies."""
 
 from procrastinate import RetryStrategy
+from procrastinate.contrib.django import app
 
 from organizations.services.imports import member_import_process
+from organizations.services.tallies import member_tallies_compact
 from portal.jobs import job_task
 
 
@@ -13,3 +16,12 @@ from portal.jobs import job_task
 )
 def member_import_run(*, import_id: int) -> str:
     return member_import_process(import_id=import_id)
+
+
+# The member tallies' log grows by a row per change; folded every quarter of an hour so that
+# counting an organization's members stays a few rows.
+@app.periodic(cron="*/15 * * * *", periodic_id="quarter-hourly")
+@job_task(name="organizations.member_tallies_compact", lock="organizations.member_tallies")
+def member_tallies_compact_scheduled(*, timestamp: int) -> str:
+    rows = member_tallies_compact()
+    return f"member tallies folded to {rows} rows"

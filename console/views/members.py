@@ -9,7 +9,6 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -78,6 +77,26 @@ def _list_params(request) -> dict:
     }
 
 
+def _list_position(request, params: dict) -> dict:
+    """Where in the list the page starts: after or before a row (a token naming its place in
+    the current order), or the last page; anything else, garbage included, is the first page.
+    """
+    after = request.GET.get("after", "")
+    before = request.GET.get("before", "")
+    sort = params["sort"]
+    if after:
+        cursor = console_selectors.member_cursor_parse(token=after, sort=sort)
+        if cursor is not None:
+            return {"after": cursor}
+    elif before:
+        cursor = console_selectors.member_cursor_parse(token=before, sort=sort)
+        if cursor is not None:
+            return {"before": cursor}
+    elif request.GET.get("page") == "last":
+        return {"last": True}
+    return {}
+
+
 def _list_context(request, params: dict | None = None) -> dict:
     organization = request.organization
     params = params or _list_params(request)
@@ -88,9 +107,12 @@ def _list_context(request, params: dict | None = None) -> dict:
         desc=params["dir"] == "desc",
         show=params["show"],
     )
-    page = Paginator(rows, params["per_page"]).get_page(request.GET.get("page"))
+    position = _list_position(request, params)
+    page = rows.page(size=params["per_page"], **position)
+    count = rows.count()
     base = {k: v for k, v in params.items() if v and k != "page"}
     users_url = reverse("organizations:users")
+    list_url = users_url + "?" + urlencode(base)
     sort_headers = {}
     for key in console_selectors.MEMBER_SORTS:
         active = params["sort"] == key
@@ -101,20 +123,42 @@ def _list_context(request, params: dict | None = None) -> dict:
             if active
             else "",
         }
-    rows = console_selectors.member_page_load(page.object_list)
-    _add_row_urls(rows, query=urlencode(base) + f"&page={page.number}")
+    # The page's own place, so that an action on one of its rows answers with the same page.
+    if "after" in position:
+        here = {"after": request.GET["after"]}
+    elif "before" in position:
+        here = {"before": request.GET["before"]}
+    elif "last" in position:
+        here = {"page": "last"}
+    else:
+        here = {}
+    links = {}
+    if page.has_previous:
+        links["first"] = list_url
+        links["previous"] = f"{list_url}&{urlencode({'before': page.first_token})}"
+    if page.has_next:
+        links["next"] = f"{list_url}&{urlencode({'after': page.last_token})}"
+        links["last"] = f"{list_url}&page=last"
+    loaded = console_selectors.member_page_load(page.rows)
+    here_query = urlencode({**base, **here})
+    _add_row_urls(loaded, query=here_query)
     return {
         "organization": organization,
         "page": page,
-        "rows": rows,
+        "count": count,
+        "shown_from": page.start,
+        "shown_to": page.start + len(page.rows) - 1 if page.start else None,
+        "links": links,
+        "rows": loaded,
         "just_now": timezone.now() - timedelta(minutes=1),
         "params": params,
         "page_sizes": console_selectors.MEMBER_PAGE_SIZES,
         "sort_headers": sort_headers,
         "orders": ORDERS,
         "order": ("-" if params["dir"] == "desc" else "") + params["sort"],
-        "query_prefix": urlencode(base) + "&",
-        "list_url": users_url + "?" + urlencode(base),
+        "here_query": here_query,
+        "list_url": list_url,
+        "here_url": users_url + "?" + here_query,
     }
 
 

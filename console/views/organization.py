@@ -8,7 +8,6 @@ from console.activity import lines_for
 from console.forms import ActivityFilterForm
 from credits.selectors import pool_available
 from licensing.selectors import seat_summary_for_org
-from organizations.models import Invitation, InvitationState, Membership
 from organizations.permissions import org_admin_required
 from portal.pagination import WindowPaginator
 
@@ -18,12 +17,12 @@ def overview(request):
     """Members, seats used/total per product, pool, recent activity (rules.md "Pages")."""
     organization = request.organization
     seats = seat_summary_for_org(organization=organization)
+    counts = console_selectors.member_counts(organization=organization)
     context = {
         "organization": organization,
-        "member_count": Membership.objects.filter(organization=organization).count(),
-        "invited_count": Invitation.objects.filter(
-            organization=organization, state=InvitationState.PENDING
-        ).count(),
+        # From the member tallies: a few rows whatever the organization's size.
+        "member_count": counts["members"],
+        "invited_count": counts["invitations"],
         "seats": [row for row in seats if row["total"]],
         "pool_available": pool_available(organization=organization),
         "events": lines_for(console_selectors.activity_for_org(organization=organization)[:10]),

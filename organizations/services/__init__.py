@@ -80,3 +80,4 @@ from organizations.services.sso import (  # noqa: F401
     identity_provider_save,
     sso_sign_in,
 )
+from organizations.services.tallies import member_tallies_compact  # noqa: F401

@@ -1,9 +1,10 @@
 -- When an account's name or email changes, whoever changes it (pages, admin, API, a script),
--- its memberships' sort key follows (see membership_sort_name.sql).
+-- its memberships' sort keys follow (see membership_sort_name.sql).
 CREATE OR REPLACE FUNCTION organizations_account_sort_name() RETURNS trigger
 LANGUAGE plpgsql AS $function$
 BEGIN
-    UPDATE organizations_membership SET sort_name = lower(coalesce(nullif(NEW.name, ''), NEW.email))
+    UPDATE organizations_membership
+        SET sort_name = lower(coalesce(nullif(NEW.name, ''), NEW.email)), sort_email = NEW.email
         WHERE account_id = NEW.id;
     RETURN NULL;
 END $function$;
