@@ -7,9 +7,11 @@ Each scenario is requested a few times to warm up, then `repeat` times; median a
 reported, with the number of SQL queries of one request.
 """
 
+import re
 import statistics
 import time
 from dataclasses import dataclass
+from html import unescape
 
 from django.db import connection
 from django.test import Client
@@ -36,13 +38,41 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[index]
 
 
+# A path starting with this names a link of another page: "link:prev <page>" is the page's
+# rel="prev" link, read when the benchmark starts (cursors depend on the data).
+LINK = "link:"
+
+
+def _follow(client, path: str) -> str:
+    if not path.startswith(LINK):
+        return path
+    rel, page = path[len(LINK) :].split(" ", 1)
+    html = client.get(page, secure=True).content.decode()
+    found = re.search(rf'href="([^"]+)"[^>]*rel="{rel}"', html)
+    if found is None:
+        raise SystemExit(f"No {rel} link on {page}")
+    return unescape(found.group(1))
+
+
 def scenarios(include_credits: bool) -> list[tuple[str, str, str]]:
     """(name, path, who): who is `admin` or `quota member`."""
+    users = "/organization/users/"
     items = [
         ("overview", "/organization/", "admin"),
-        ("users", "/organization/users/", "admin"),
-        ("users search", "/organization/users/?q=user00004", "admin"),
-        ("users sort", "/organization/users/?sort=credit&dir=desc", "admin"),
+        ("users", users, "admin"),
+        ("users search", f"{users}?q=user00004", "admin"),
+        ("users sort", f"{users}?sort=credit&dir=desc", "admin"),
+        # Every other order the page offers, both directions (each reads its own index, the
+        # other way round), the last page as its "Last" link asks for it, and the page before
+        # the last, reached by its "Previous" link (a cursor taken at measure time).
+        *[
+            (f"users sort {sort}{' desc' if desc else ''}", f"{users}?sort={sort}&dir={d}", "admin")
+            for sort in ("name", "email", "role", "status", "since", "credit")
+            for desc, d in ((False, "asc"), (True, "desc"))
+            if (sort, desc) not in {("name", False), ("credit", True)}
+        ],
+        ("users last page", f"{users}?sort=name&dir=asc&per_page=25&page=last", "admin"),
+        ("users before last", f"{LINK}prev {users}?sort=email&dir=desc&page=last", "admin"),
         ("licenses", "/organization/licenses/", "admin"),
         ("activity", "/organization/activity/", "admin"),
     ]
@@ -89,11 +119,12 @@ def measure(
         clients[scale, "quota member"] = Client()
         clients[scale, "quota member"].force_login(_quota_member(organization))
     results = []
-    for name, path, who in scenarios(include_credits):
+    for name, link, who in scenarios(include_credits):
         timings = {scale: [] for scale in scales}
-        queries, status = {}, {}
+        queries, status, paths = {}, {}, {}
         for scale in scales:
             client = clients[scale, who]
+            paths[scale] = path = _follow(client, link)
             for _ in range(warmup):
                 client.get(path, secure=True)
             statements = []
@@ -109,7 +140,7 @@ def measure(
             for scale in scales:
                 client = clients[scale, who]
                 started = time.perf_counter()
-                response = client.get(path, secure=True)
+                response = client.get(paths[scale], secure=True)
                 timings[scale].append((time.perf_counter() - started) * 1000)
                 if response.status_code != 200:
                     status[scale] = response.status_code
@@ -117,7 +148,7 @@ def measure(
             results.append(
                 PageResult(
                     name=name,
-                    path=path,
+                    path=paths[scale],
                     members=scale.members,
                     median_ms=statistics.median(timings[scale]),
                     p95_ms=_percentile(timings[scale], 0.95),
