@@ -1,6 +1,7 @@
 """Credit pages: Cloud credits (admin) and My credits (everyone), R16–R22, R29, R31."""
 
 from decimal import Decimal
+from unittest.mock import patch
 
 import pytest
 from django.core import mail
@@ -447,6 +448,68 @@ def test_access_row_inputs_match_the_form_rendering(organization, mode, limit, p
 
     assert squash(written) == squash(rendered)
     assert f'value="{access.mode}" selected' in written
+
+
+@pytest.mark.parametrize(
+    ("mode", "limit", "period", "role", "name"),
+    [
+        ("disabled", None, "none", "member", ""),
+        ("unlimited", None, "none", "admin", "Ada <Keller>"),
+        ("quota", "40", "monthly", "member", "Bruno"),
+        ("quota", "1234.50", "none", "member", ""),
+    ],
+)
+def test_access_row_matches_the_partial(organization, mode, limit, period, role, name):
+    """The full access table writes each row out (`views._access_row_html`) instead of
+    rendering the `access-row` partial 25 times; the markup must stay what the partial gives
+    (the partial still renders the single row an edit sends back)."""
+    import difflib
+    import re
+
+    from django.template.loader import render_to_string
+    from django.test import RequestFactory
+
+    from credits import views
+
+    account = add_member(organization).account
+    account.name = name
+    account.save(update_fields=["name"])
+    if mode != "disabled":
+        set_access(account, organization, mode, limit, period)
+    access = access_of(account)
+    access.membership.role = role
+    request = RequestFactory().get("/")
+    request.META["CSRF_COOKIE"] = "x" * 32
+    csrf = views.csrf_input(request)
+    token = csrf.split('value="')[1].split('"')[0]
+    row = views._access_rows([access], D("12.5"), csrf)[0]
+    rendered = render_to_string(
+        "credits/org_credits.html#access-row",
+        {"access": row, "csrf_token": token},
+        request=request,
+    )
+
+    def squash(html):
+        return re.sub(r">\s+<", "><", re.sub(r"\s+", " ", html)).strip()
+
+    written, expected = squash(str(row.row_html)), squash(rendered)
+    assert written == expected, [
+        d for d in difflib.ndiff(written.split("><"), expected.split("><")) if d[0] in "-+?"
+    ]
+    assert "&lt;Keller&gt;" in str(row.row_html) or "<" not in name
+
+
+def test_access_table_counts_a_window_of_pages(admin_client, organization, busy_org):
+    """The access table counts at most ten pages past the one shown (and one row more, to
+    know there is more: "Page 1 of 12+"), not every member of a large organization."""
+    from credits import views
+
+    with patch.object(views, "MEMBERS_PER_PAGE", 1):
+        html = admin_client.get(ORG_URL).content.decode()
+        more = [add_member(organization).account for _ in range(9)]
+        html = admin_client.get(ORG_URL).content.decode()
+    assert len(more) + 4 > 12
+    assert "Page 1 of 12+" in html
 
 
 def test_usage_chart_shows_a_month_with_its_top_members(admin_client, busy_org):
