@@ -480,3 +480,73 @@ def test_no_trial_or_beta_is_offered_for_a_product_already_held(client):
     assert catalog["Held Tool"]["owned"] and not catalog["Held Tool"]["can_trial"]
     assert not catalog["Held Tool"]["can_beta"]
     assert catalog["Ended Tool"]["can_trial"] and catalog["Ended Tool"]["can_beta"]
+
+
+@pytest.mark.parametrize(
+    ("assigned", "fields"),
+    [
+        (False, {}),
+        (True, {}),
+        (True, {"days": 10}),
+        (False, {"days": None}),
+        (False, {"starts_in_days": 5}),
+        (True, {"starts_in_days": 5}),
+    ],
+)
+def test_seat_row_matches_the_partial(organization, product, assigned, fields):
+    """The seat table writes each row out (`views._seat_row_html`) instead of rendering the
+    `seat-row` partial 25 times; the markup must stay what the partial gives (the partial
+    still renders the single row an edit or a cancel sends back)."""
+    import difflib
+    import re
+
+    from django.template.loader import render_to_string
+    from django.test import RequestFactory
+
+    from licensing import views
+
+    seat = make_seat(organization, product, **fields)
+    if assigned:
+        give(organization, seat, add_member(organization, name='Ann "A" <B>').account)
+    seat = License.objects.select_related("product", "assignee__account").get(pk=seat.pk)
+    request = RequestFactory().get("/")
+    request.META["CSRF_COOKIE"] = "x" * 32
+    csrf = views.csrf_input(request)
+    token = csrf.split('value="')[1].split('"')[0]
+    views._seat_rows([seat], csrf=csrf)
+    rendered = render_to_string(
+        "licensing/org_licenses.html#seat-row", {"seat": seat, "csrf_token": token}, request
+    )
+
+    def squash(html):
+        return re.sub(r">\s+<", "><", re.sub(r"\s+", " ", html)).strip()
+
+    written, expected = squash(str(seat.row_html)), squash(rendered)
+    assert written == expected, [
+        d for d in difflib.ndiff(written.split("><"), expected.split("><")) if d[0] in "-+?"
+    ]
+
+
+def test_seat_tables_take_their_counts_from_the_tallies(
+    admin_client, organization, product, django_assert_max_num_queries
+):
+    """Unfiltered, the current and ended seat tables are paged by the tallies' counts: no
+    count of the seats; a filtered table is counted."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make_seats(organization, product, 30)
+    make_seats(organization, product, 3, starts_in_days=5)
+    make_seats(organization, product, 22, starts_in_days=-40, days=20)
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get("/organization/licenses/?product=studio")
+    counts = [
+        q["sql"] for q in queries if "COUNT(*)" in q["sql"] and "licensing_license" in q["sql"]
+    ]
+    # Only the window of members without a seat is counted (its EXISTS reads the seats).
+    assert [c for c in counts if "EXISTS" not in c] == []
+    assert response.context["seat_page"].paginator.count == 33
+    assert response.context["seat_page"].paginator.num_pages == 2
+    assert response.context["ended_page"].paginator.count == 22
+    response = admin_client.get("/organization/licenses/?product=studio&state=upcoming")
+    assert response.context["seat_page"].paginator.count == 3
