@@ -48,6 +48,7 @@ from portal.models import Scope
 from portal.services import api_token_create
 
 CLIENTS = 8
+WARM_UP_SECONDS = 180
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_LOG = Path(tempfile.gettempdir()) / "portal-bench-gunicorn.log"
@@ -110,7 +111,9 @@ def _run_clients(worker, count: int, limit_seconds: float):
     context = multiprocessing.get_context("fork")
     barrier = context.Barrier(count + 1)
     results = context.Queue()
-    deadline = time.perf_counter() + limit_seconds
+    # The limit is a safety net (the sides run until the pool refuses), counted from after
+    # the slowest possible warm-up.
+    deadline = time.perf_counter() + WARM_UP_SECONDS + limit_seconds
 
     def run(index):
         results.put((index, worker(index, barrier, deadline)))
@@ -118,7 +121,9 @@ def _run_clients(worker, count: int, limit_seconds: float):
     processes = [context.Process(target=run, args=(i,)) for i in range(count)]
     for process in processes:
         process.start()
-    barrier.wait()
+    # A client that died before the start (its warm-up failed) breaks the barrier rather
+    # than leaving the run waiting for it.
+    barrier.wait(timeout=WARM_UP_SECONDS + 60)
     started = time.perf_counter()
     outcomes = [None] * count
     for _ in range(count):
@@ -156,7 +161,18 @@ def _server_env(port: int) -> dict:
     return env
 
 
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
 def start_server(port: int, workers: int):
+    # A server left on the port (an interrupted run) would answer in place of this one.
+    if _listening(port):
+        raise SystemExit(f"Something already listens on {HOST}:{port}; stop it or set BENCH_PORT.")
     process = subprocess.Popen(  # noqa: S603 - fixed argument list
         [
             str(Path(sys.executable).parent / "gunicorn"),
@@ -182,11 +198,11 @@ def start_server(port: int, workers: int):
         stderr=subprocess.STDOUT,
     )
     for _ in range(100):
-        try:
-            with socket.create_connection((HOST, port), timeout=0.2):
-                return process
-        except OSError:
-            time.sleep(0.1)
+        if process.poll() is not None:
+            break
+        if _listening(port):
+            return process
+        time.sleep(0.1)
     stop_server(process)
     raise SystemExit(f"gunicorn did not start on {HOST}:{port}; see {SERVER_LOG}")
 
@@ -206,7 +222,8 @@ def run_http(organization, port, token, accesses, amount, expected, tag, limit_s
 
     def worker(index, barrier, deadline):
         email = accesses[index].account.email
-        conn = http.client.HTTPConnection(HOST, port, timeout=30)
+        # A worker still importing the project (a busy machine) answers its first request late.
+        conn = http.client.HTTPConnection(HOST, port, timeout=WARM_UP_SECONDS)
         headers = {
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",
@@ -215,6 +232,7 @@ def run_http(organization, port, token, accesses, amount, expected, tag, limit_s
         # One request before the start opens the connection and warms the worker.
         conn.request("GET", "/api/v1/openapi.json", headers={"Host": HOST})
         conn.getresponse().read()
+        conn.sock.settimeout(30)
         out = {"latencies": [], "ok": 0, "refused": 0, "errors": 0, "last_ok": 0.0}
         barrier.wait()
         n = 0
