@@ -70,3 +70,12 @@ def test_every_database_function_and_trigger_has_its_file():
     declared = {m.group(2) for path in SQL_FILES for m in CREATED.finditer(path.read_text())}
     with connection.cursor() as cursor:
         assert set(_definitions(cursor)) == declared
+
+
+@pytest.mark.django_db
+def test_connections_run_without_jit_compilation():
+    """A page's query that the planner over-estimates on a large table would otherwise pay
+    50-60 ms of JIT compilation for a millisecond of work (portal/settings/base.py)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
