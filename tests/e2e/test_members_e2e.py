@@ -117,13 +117,17 @@ def test_search_sort_and_page_size_work_through_htmx(live_server, page, sign_in)
 
     page.get_by_label("Per page").select_option("25")
     page.wait_for_url(re.compile(r"per_page=25.*sort=email&dir=desc"))
-    page.get_by_text("31 rows · page 1 of 2").wait_for()
+    page.get_by_text("1–25 of 31 rows").wait_for()
     assert rows.count() == 25
-    page.get_by_role("link", name="Next →").click()
-    page.wait_for_url(re.compile(r"[?&]page=2"))
-    page.get_by_text("31 rows · page 2 of 2").wait_for()
+    page.get_by_role("link", name="Next ›").click()
+    page.wait_for_url(re.compile(r"[?&]after="))
+    page.get_by_text("26–31 of 31 rows").wait_for()
     assert rows.count() == 6
     rows.first.get_by_text("u04@x.example").wait_for()
+    page.get_by_role("link", name="‹ Previous").click()
+    page.wait_for_url(re.compile(r"[?&]before="))
+    page.get_by_text("1–25 of 31 rows").wait_for()
+    rows.first.get_by_text("u29@x.example").wait_for()
 
 
 @pytest.mark.real_jobs
