@@ -17,8 +17,9 @@ from django.http import Http404
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import floatformat
+from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -55,6 +56,178 @@ LOTS_SHOWN = 10
 CHART_FIRST_MONTH = date(2000, 1, 1)
 
 
+# --- Rows written out in Python -----------------------------------------------------------
+# A page's tables have dozens of rows; through the template each row costs a few hundred
+# variable lookups and filters, most of the page's rendering. Each kind of row is written
+# here with `format_html` once per page, and the template keeps the row as a partial that is
+# never rendered on the page: tests/credits/test_rows.py checks that both write the same
+# markup, escaping included.
+
+
+def _when(moment, pattern: str = "j M Y, H:i") -> str:
+    """`<time datetime="{{ x|date:'c' }}">{{ x|date:pattern }}</time>`, in the current zone."""
+    local = timezone.localtime(moment)
+    return format_html(
+        '<time datetime="{}">{}</time>',
+        dateformat.format(local, "c"),
+        dateformat.format(local, pattern),
+    )
+
+
+def _signed(amount) -> str:
+    """The Credits cell of a history row: sign, colour and amount."""
+    return format_html(
+        '<td data-label="Credits" class="num amount {}">{}{}</td>',
+        "amount--out" if amount < 0 else "amount--in",
+        "+" if amount > 0 else "",
+        floatformat(amount, "2g"),
+    )
+
+
+def _reference(entry) -> str:
+    if entry.reference:
+        return format_html('<span class="code">{}</span>', entry.reference)
+    if entry.hold_id:
+        return format_html('<span class="code">{}</span>', entry.hold.reference)
+    return "—"
+
+
+_HISTORY_ROW = (
+    "<tr>\n"
+    '  <td data-label="When">{when}</td>\n'
+    '  <td data-label="What">{what}{extra}</td>\n'
+    '  <td data-label="{who_label}">{who}</td>\n'
+    '  <td data-label="Reference">{reference}</td>\n'
+    "  {credits}\n"
+    "</tr>\n"
+)
+
+
+def _history_row_html(entry, receipt, *, personal: bool) -> str:
+    """A row of the history: the pool's (`history-row` of org_credits.html) or, with
+    `personal`, an account's (`history-row` of my_credits.html)."""
+    with_order = entry.order_id and not (personal and entry.organization_id)
+    if with_order:
+        extra = format_html(
+            ' <a class="small" href="{}">Order #{}</a>', receipt(entry.order_id), entry.order_id
+        )
+    elif entry.note:
+        extra = format_html(' <span class="muted small">{}</span>', entry.note)
+    else:
+        extra = ""
+    if personal:
+        who_label = "Source"
+        who = entry.organization.name if entry.organization_id else "Personal"
+    else:
+        who_label = "Member"
+        who = (entry.account.email if entry.account_id else "") or "—"
+    return format_html(
+        _HISTORY_ROW,
+        when=_when(entry.created_at),
+        what=entry.get_kind_display(),
+        extra=extra,
+        who_label=who_label,
+        who=who,
+        reference=_reference(entry),
+        credits=_signed(entry.amount),
+    )
+
+
+def _history_rows(page, *, personal: bool = False):
+    """Gives each entry of a history page its markup (`row_html`)."""
+    receipt = url_maker("billing:receipt")
+    for entry in page.object_list:
+        entry.row_html = _history_row_html(entry, receipt, personal=personal)
+    return page
+
+
+_HOLD_ROW = (
+    "<tr>\n"
+    "  {first}\n"
+    '  <td data-label="Set aside" class="num">{amount}</td>\n'
+    '  <td data-label="Started">{opened}</td>\n'
+    '  <td data-label="Deadline">{deadline}</td>\n'
+    "</tr>\n"
+)
+
+
+def _hold_row_html(hold, *, personal: bool) -> str:
+    """A running job: the pool's (`hold-row` of org_credits.html: member, then job) or, with
+    `personal`, the account's own (`hold-row` of my_credits.html: job, then where from)."""
+    job = format_html('<td data-label="Job"><span class="code">{}</span></td>', hold.reference)
+    if personal:
+        source = hold.organization.name if hold.organization_id else "Personal"
+        first = format_html('{}\n  <td data-label="From">{}</td>', job, source)
+    else:
+        first = format_html('<td data-label="Member">{}</td>\n  {}', hold.account.email, job)
+    return format_html(
+        _HOLD_ROW,
+        first=first,
+        amount=floatformat(hold.amount, "2g"),
+        opened=_when(hold.opened_at),
+        deadline=_when(hold.expires_at),
+    )
+
+
+def _hold_rows(holds, *, personal: bool = False):
+    for hold in holds:
+        hold.row_html = _hold_row_html(hold, personal=personal)
+    return holds
+
+
+def _day_row_html(day) -> str:
+    """A line of the chart's daily figures (`chart-day` of org_credits.html)."""
+    return format_html(
+        '<tr><td>{}</td><td class="num">{}</td></tr>',
+        dateformat.format(day["day"], "j M Y"),
+        floatformat(day["total"], "2g"),
+    )
+
+
+def _bar_html(bar, chart) -> str:
+    """A day's bar and its label in the chart (`chart-bar` of org_credits.html)."""
+    rect = (
+        format_html(
+            '<rect class="chart__s0" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
+            f"{bar['x']:.2f}",
+            f"{bar['y']:.2f}",
+            f"{chart['bar_width']:.2f}",
+            f"{bar['height']:.2f}",
+            bar["title"],
+        )
+        if bar["height"]
+        else ""
+    )
+    label = (
+        format_html(
+            '<text class="chart__label" x="{}" y="{}" text-anchor="middle">{}</text>',
+            f"{bar['label_x']:.2f}",
+            chart["axis_y"],
+            bar["label"],
+        )
+        if bar["label"]
+        else ""
+    )
+    return format_html("{}\n{}\n", rect, label)
+
+
+@functools.cache
+def _empty_form_html(partial: str) -> str:
+    """The fields of a form shown empty on every view (buy credits, apply to selected, ask
+    for credits): the same for everyone, so rendered once per process. The CSRF token is not
+    part of them; a form sent back with errors is rendered as usual."""
+    forms = {
+        "purchase_form": PurchaseForm(prefix="buy"),
+        "bulk_form": _empty_bulk_form(),
+        "request_form": CreditRequestForm(prefix="ask"),
+    }
+    return render_to_string(partial, forms)
+
+
+def _empty_bulk_form() -> AccessForm:
+    return AccessForm(prefix="bulk", initial={"mode": "quota", "period": "monthly"})
+
+
 # --- My credits (R31) ---------------------------------------------------------------------
 
 
@@ -79,14 +252,16 @@ def _my_context(request, **forms):
     return {
         "summary": summary,
         # R35: the account's jobs still rendering, with what they set aside.
-        "holds": list(selectors.open_holds(account=account)[: HOLDS_PER_PAGE + 1]),
+        "holds": _hold_rows(
+            list(selectors.open_holds(account=account)[: HOLDS_PER_PAGE + 1]), personal=True
+        ),
         "access": access,
         "quota": quota,
         "quota_meter": _meter(quota["used"], quota["limit"]) if quota else None,
         "lots": lots,
         "trial_available": access is None
         and not any(lot.origin == LotOrigin.TRIAL for lot in lots),
-        "history": history.get_page(request.GET.get("page")),
+        "history": _history_rows(history.get_page(request.GET.get("page")), personal=True),
         "request_organization": membership_org,
         # R21: the pools this account could be given, but not while it has personal credits.
         "closed_pools": selectors.pools_closed_by_personal_credits(account=account)
@@ -94,8 +269,14 @@ def _my_context(request, **forms):
         else [],
         "my_requests": selectors.requests_for_account(account=account),
         "purchase_form": forms.get("purchase_form") or PurchaseForm(prefix="buy"),
+        "purchase_fields": None
+        if forms.get("purchase_form")
+        else _empty_form_html("credits/my_credits.html#purchase-fields"),
         "credit_price": credit_price(),
         "request_form": forms.get("request_form") or CreditRequestForm(prefix="ask"),
+        "request_fields": None
+        if forms.get("request_form")
+        else _empty_form_html("credits/my_credits.html#request-fields"),
         "trial_credits": settings.TRIAL_CREDITS,
         "now": timezone.now(),
     }
@@ -380,23 +561,30 @@ def _org_context(request, *, purchase_form=None, bulk_form=None):
     chart = selectors.pool_usage_month(organization=organization, month=_chart_month(request, now))
     threshold = organization.low_balance_threshold
     holds = Paginator(selectors.open_holds(organization=organization, moment=now), HOLDS_PER_PAGE)
+    holds_page = holds.get_page(page_number(request.GET.get("jp")))
+    _hold_rows(holds_page.object_list)
     return {
         "organization": organization,
         "pool": pool,
         "held": selectors.held_total(organization=organization, moment=now),
-        "holds": holds.get_page(page_number(request.GET.get("jp"))),
+        "holds": holds_page,
         "lots": lots[:LOTS_SHOWN],
         "lots_more": lots_more,
         "threshold": threshold,
         "below_threshold": threshold is not None and pool < threshold,
         "purchase_form": purchase_form or PurchaseForm(prefix="buy"),
+        "purchase_fields": None
+        if purchase_form
+        else _empty_form_html("credits/org_credits.html#purchase-fields"),
         "credit_price": credit_price(),
-        "bulk_form": bulk_form
-        or AccessForm(prefix="bulk", initial={"mode": "quota", "period": "monthly"}),
+        "bulk_form": bulk_form or _empty_bulk_form(),
+        "bulk_fields": None
+        if bulk_form
+        else _empty_form_html("credits/org_credits.html#bulk-fields"),
         "page": page,
         "query": query,
         "query_prefix": f"q={query}&" if query else "",
-        "history": history.get_page(request.GET.get("hp")),
+        "history": _history_rows(history.get_page(request.GET.get("hp"))),
         "chart": _chart_geometry(chart, today=now.date()),
         **_requests_context(organization),
     }
@@ -628,7 +816,7 @@ def _chart_geometry(data: dict, *, today: date) -> dict:
         y = round(PAD_T + plot_h - plot_h * float(fraction), 2)
         grid.append({"y": y, "label_y": y + 4, "label": format_amount(top * Decimal(fraction))})
     this_month = today.replace(day=1)
-    return {
+    chart = {
         "width": CHART_W,
         "height": CHART_H,
         "bar_width": bar_w,
@@ -650,3 +838,6 @@ def _chart_geometry(data: dict, *, today: date) -> dict:
         "empty": data["total"] <= 0,
         "days": days,
     }
+    chart["bars_html"] = mark_safe("".join(_bar_html(bar, chart) for bar in bars))
+    chart["days_html"] = mark_safe("".join(_day_row_html(day) for day in days if day["total"]))
+    return chart

@@ -1,0 +1,133 @@
+"""The rows the credit pages write out in Python equal the template partials they replace,
+escaping included (credits/views.py, "Rows written out in Python")."""
+
+import difflib
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal as D
+
+import pytest
+from django.template.loader import render_to_string
+
+from credits import views
+from credits.forms import CreditRequestForm, PurchaseForm
+from credits.models import EntryKind, Hold, LedgerEntry
+from organizations.models import Account, Organization
+
+NASTY = 'Ann "A" <B> & co'
+WHEN = datetime(2026, 3, 4, 23, 30, tzinfo=UTC)
+
+
+def squash(html):
+    return re.sub(r">\s+<", "><", re.sub(r"\s+", " ", str(html))).strip()
+
+
+def assert_same(written, rendered):
+    written, expected = squash(written), squash(rendered)
+    assert written == expected, [
+        d for d in difflib.ndiff(written.split("><"), expected.split("><")) if d[0] in "-+?"
+    ]
+
+
+def _account(name=NASTY):
+    return Account(pk=7, email="ann+<x>@example.com", name=name)
+
+
+def _entries():
+    organization = Organization(pk=3, name=NASTY)
+    hold = Hold(pk=5, reference='job-<1>"', opened_at=WHEN, expires_at=WHEN)
+    yield LedgerEntry(kind=EntryKind.PURCHASE, amount=D("1234.5"), created_at=WHEN, order_id=42)
+    yield LedgerEntry(
+        kind=EntryKind.PURCHASE,
+        amount=D("10"),
+        created_at=WHEN,
+        order_id=43,
+        organization=organization,
+    )
+    yield LedgerEntry(
+        kind=EntryKind.CONSUMPTION,
+        amount=D("-0.5"),
+        created_at=WHEN,
+        account=_account(),
+        reference="ref<&>",
+        note="a <note>",
+    )
+    yield LedgerEntry(
+        kind=EntryKind.CONSUMPTION, amount=D("-3"), created_at=WHEN, account=_account(), hold=hold
+    )
+    yield LedgerEntry(kind=EntryKind.GRANT, amount=D("0"), created_at=WHEN, note="n&te")
+
+
+@pytest.mark.parametrize("page", ["org_credits", "my_credits"])
+@pytest.mark.parametrize("index", range(5))
+def test_history_row_matches_the_partial(page, index):
+    entry = list(_entries())[index]
+    personal = page == "my_credits"
+    written = views._history_row_html(entry, views.url_maker("billing:receipt"), personal=personal)
+    rendered = render_to_string(f"credits/{page}.html#history-row", {"entry": entry})
+    assert_same(written, rendered)
+
+
+@pytest.mark.parametrize("page", ["org_credits", "my_credits"])
+@pytest.mark.parametrize("with_organization", [False, True])
+def test_hold_row_matches_the_partial(page, with_organization):
+    hold = Hold(
+        pk=5,
+        reference='job-<1>"',
+        amount=D("12345.678"),
+        opened_at=WHEN,
+        expires_at=datetime(2026, 12, 31, 0, 5, tzinfo=UTC),
+        account=_account(),
+        organization=Organization(pk=3, name=NASTY) if with_organization else None,
+    )
+    written = views._hold_row_html(hold, personal=page == "my_credits")
+    rendered = render_to_string(f"credits/{page}.html#hold-row", {"hold": hold})
+    assert_same(written, rendered)
+
+
+def test_chart_bars_and_days_match_the_partials():
+    days = [
+        {"day": date(2026, 3, n), "total": D(total)}
+        for n, total in enumerate(["0", "12.5", "1234567.891", "0.01"] + ["3"] * 27, start=1)
+    ]
+    data = {
+        "days": days,
+        "month": date(2026, 3, 1),
+        "leaders": [],
+        "total": sum(d["total"] for d in days),
+    }
+    chart = views._chart_geometry(data, today=date(2026, 3, 20))
+    assert any(not bar["height"] for bar in chart["bars"])
+    bars = "".join(
+        render_to_string("credits/org_credits.html#chart-bar", {"bar": bar, "chart": chart})
+        for bar in chart["bars"]
+    )
+    assert_same(chart["bars_html"], bars)
+    rows = "".join(
+        render_to_string("credits/org_credits.html#chart-day", {"day": day})
+        for day in days
+        if day["total"]
+    )
+    assert_same(chart["days_html"], rows)
+
+
+@pytest.mark.parametrize(
+    "partial",
+    [
+        "credits/org_credits.html#purchase-fields",
+        "credits/org_credits.html#bulk-fields",
+        "credits/my_credits.html#purchase-fields",
+        "credits/my_credits.html#request-fields",
+    ],
+)
+def test_empty_forms_rendered_once_equal_a_fresh_rendering(partial):
+    fresh = render_to_string(
+        partial,
+        {
+            "purchase_form": PurchaseForm(prefix="buy"),
+            "bulk_form": views._empty_bulk_form(),
+            "request_form": CreditRequestForm(prefix="ask"),
+        },
+    )
+    assert views._empty_form_html(partial) == fresh
+    assert 'name="' in fresh and "csrfmiddlewaretoken" not in fresh
