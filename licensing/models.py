@@ -124,6 +124,18 @@ class License(models.Model):
             models.Index(
                 fields=["organization", "product", "id"], name="license_org_product_by_id"
             ),
+            # The ended seats' list, latest end first: the cancelled ones, and the others by
+            # end (those up to now have run out), each read in order without the current ones.
+            models.Index(
+                fields=["organization", "product", "ends_at", "id"],
+                condition=Q(cancelled_at__isnull=False),
+                name="license_cancelled_by_end",
+            ),
+            models.Index(
+                fields=["organization", "product", "ends_at", "id"],
+                condition=Q(cancelled_at__isnull=True),
+                name="license_live_by_end",
+            ),
         ]
 
     def __str__(self):

@@ -224,13 +224,15 @@ def seats_for_org(*, organization, product, state: str = "all", query: str = "",
 
 
 def ended_seats_for_org(*, organization, product, now=None):
+    """Cancelled seats, and seats that ran out, latest end first. Asked as two parts, each
+    read in order from its own index (`license_cancelled_by_end`, `license_live_by_end`) and
+    merged, so that a page reads its 20 seats and not every seat of the product: with one
+    condition "cancelled or ended" the product's 20,000 current seats were read and dropped."""
     now = now or timezone.now()
-    return (
-        License.objects.filter(organization=organization, product=product)
-        .filter(Q(cancelled_at__isnull=False) | Q(ends_at__lte=now))
-        .select_related("product")
-        .order_by("-ends_at", "-id")
-    )
+    seats = License.objects.filter(organization=organization, product=product)
+    cancelled = seats.filter(cancelled_at__isnull=False).order_by()
+    ran_out = seats.filter(cancelled_at__isnull=True, ends_at__lte=now).order_by()
+    return cancelled.union(ran_out, all=True).order_by("-ends_at", "-id")
 
 
 def annotate_seat_states(seats, now=None):
