@@ -12,6 +12,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from organizations.second_factor import flags_for, session_meets_requirement, session_verified
 from organizations.sessions import CLIENT_KEY, SEEN_KEY, SINCE_KEY
+from portal.middleware import is_api
 
 # Token-authenticated interfaces and files: no session, nothing to ask.
 EXEMPT = ("/static/", "/api/", "/scim/", "/favicon.ico")
@@ -44,6 +45,10 @@ class SecondFactorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        # The API signs no one in (bearer tokens) and runs without sessions or request.user
+        # (portal.middleware, page-only middleware): nothing to gate there.
+        if is_api(request):
+            return self.get_response(request)
         if not request.path_info.startswith(EXEMPT) and request.user.is_authenticated:
             note_client(request)
             response = self.gate(request)

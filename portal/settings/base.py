@@ -52,13 +52,15 @@ MIDDLEWARE = [
     "portal.middleware.ApiErrorFormatMiddleware",
     "portal.middleware.QueryStringGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # "...ForPages": the same middleware, stepped over under /api/ (bearer tokens, JSON), which
+    # needs no session, CSRF cookie, user, messages or htmx (portal/middleware.py).
+    "portal.middleware.SessionMiddlewareForPages",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.middleware.AuthenticationMiddlewareForPages",
+    "portal.middleware.MessageMiddlewareForPages",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
+    "portal.middleware.HtmxMiddlewareForPages",
     # R42: a signed-in person passes their second factor (or sets one up where it is
     # required) before any other page; their session's place and last use are noted. After
     # messages and htmx, which its redirects use.
