@@ -14,12 +14,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import CharField, F, Func
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.text import slugify
 
 from console import activity
 from console.selectors import member_page_load
+from credits.models import EntryKind
 from credits.selectors import history_for_account, history_for_org
 from licensing.models import License
 from organizations.models import Membership
@@ -146,20 +148,42 @@ SEAT_HEADER = ["product", "kind", "valid from", "valid until", "state", "assigne
 
 
 def _ledger_rows(entries) -> Iterator[list]:
+    # Plain tuples rather than model instances: a year of a busy pool is millions of rows, and
+    # building three models per row (entry, member, hold) was most of the export's time.
+    # The time is written out by PostgreSQL in the CSV's own format (UTC), which spares
+    # reading it into a datetime and formatting it again for every row.
+    kinds = dict(EntryKind.choices)
+    moment = Func(
+        F("created_at"),
+        template="to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')",
+        output_field=CharField(),
+    )
+    columns = ("moment", "kind", "account__email", "reference", "hold__reference")
+    values = entries.annotate(moment=moment).values_list(
+        *columns, "order_id", "note", "amount", "available_after"
+    )
     # Inside a transaction the server-side cursor is not declared WITH HOLD: PostgreSQL then
     # sends the first rows at once instead of writing out the whole ledger first (seconds and
     # a temporary file of hundreds of MiB for a million entries).
     with transaction.atomic():
-        for entry in entries.iterator(chunk_size=CHUNK):
+        for (
+            moment,
+            kind,
+            email,
+            reference,
+            hold,
+            order_id,
+            note,
+            amount,
+            available,
+        ) in values.iterator(chunk_size=CHUNK):
             yield [
-                entry.created_at,
-                entry.get_kind_display(),
-                entry.account.email if entry.account_id else "",
-                entry.reference
-                or (entry.hold.reference if entry.hold_id else "")
-                or (f"Order #{entry.order_id}" if entry.order_id else entry.note),
-                entry.amount,
-                entry.available_after,
+                moment,
+                kinds.get(kind, kind),
+                email or "",
+                reference or hold or (f"Order #{order_id}" if order_id else note),
+                amount,
+                available,
             ]
 
 

@@ -3,6 +3,7 @@ audit."""
 
 import csv
 import io
+from datetime import UTC
 
 import pytest
 
@@ -61,6 +62,22 @@ def test_the_pool_history_writes_negative_amounts_as_numbers(admin_client, organ
     rows = read(admin_client.get(EXPORTS[2]))
     consumption = next(row for row in rows if row[1] == "Consumption")
     assert consumption[2:5] == [member.email, "job-1", "-7.25"]
+
+
+def test_the_pool_history_writes_times_in_utc_and_a_hold_under_its_reference(
+    admin_client, organization, member
+):
+    from credits.models import LedgerEntry
+    from credits.services import hold_open
+
+    fund_pool(organization, "50")
+    set_access(member, organization, "unlimited")
+    hold_open(email=member.email, amount="4.00", reference="render-7")
+    rows = read(admin_client.get(EXPORTS[2]))
+    held = next(row for row in rows if row[3] == "render-7")
+    entry = LedgerEntry.objects.get(hold__reference="render-7")
+    assert held[0] == entry.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    assert held[2] == member.email and held[4] == "-4.00"
 
 
 def test_seats_and_activity_export(admin_client, organization):
