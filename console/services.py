@@ -5,13 +5,14 @@ from django.db import transaction
 from credits.selectors import ledger_verify
 from licensing.selectors import seat_tally_problems
 from organizations.models import Account
+from organizations.selectors import member_tally_problems
 from portal.emails import email_send
 
 
 def ledger_verify_and_report() -> list[str]:
-    """R27, R45: check every ledger invariant and the seat tallies; when any is violated,
-    email every active staff member the list. Returns the violations."""
-    problems = ledger_verify() + seat_tally_problems()
+    """R27, R45: check every ledger invariant, the seat tallies and the member tallies; when
+    any is violated, email every active staff member the list. Returns the violations."""
+    problems = ledger_verify() + seat_tally_problems() + member_tally_problems()
     if problems:
         staff = list(
             Account.objects.filter(is_staff=True, is_active=True)

@@ -1,6 +1,17 @@
 """Reads for organizations, always scoped by organization or account."""
 
-from organizations.models import EmailDomain, IdentityProvider, MemberImport, Organization
+from django.db.models import Count, Sum
+
+from organizations.models import (
+    EmailDomain,
+    IdentityProvider,
+    Invitation,
+    InvitationState,
+    MemberImport,
+    Membership,
+    MemberTally,
+    Organization,
+)
 
 
 def organization_administered_by(account) -> Organization | None:
@@ -41,3 +52,34 @@ def identity_provider_for_org(*, organization) -> IdentityProvider | None:
 
 def email_domains_for_org(*, organization):
     return EmailDomain.objects.filter(organization=organization)
+
+
+def member_tally_problems() -> list[str]:
+    """The member tallies against the memberships and pending invitations they count, per
+    organization (checked by `verify_ledger` beside the seat tallies): the members list, the
+    overview and the API take their counts from the tallies, so a drift would show there."""
+    counted: dict[int, list[int]] = {}
+    for row in Membership.objects.values("organization_id").annotate(n=Count("id")).order_by():
+        counted.setdefault(row["organization_id"], [0, 0])[0] = row["n"]
+    for row in (
+        Invitation.objects.filter(state=InvitationState.PENDING)
+        .values("organization_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        counted.setdefault(row["organization_id"], [0, 0])[1] = row["n"]
+    tallied = {
+        row["organization_id"]: [row["members"], row["invitations"]]
+        for row in MemberTally.objects.values("organization_id")
+        .annotate(members=Sum("members"), invitations=Sum("invitations"))
+        .order_by()
+    }
+    problems = []
+    for organization_id in sorted(set(counted) | set(tallied)):
+        real, tally = counted.get(organization_id, [0, 0]), tallied.get(organization_id, [0, 0])
+        if real != tally:
+            problems.append(
+                f"member tally of organization #{organization_id}: members, invitations "
+                f"{tuple(tally)} != counted {tuple(real)}"
+            )
+    return problems

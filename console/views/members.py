@@ -10,10 +10,14 @@ from datetime import timedelta
 from django.contrib import messages
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import Http404, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import floatformat, timesince_filter
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
@@ -142,6 +146,8 @@ def _list_context(request, params: dict | None = None) -> dict:
     loaded = console_selectors.member_page_load(page.rows)
     here_query = urlencode({**base, **here})
     _add_row_urls(loaded, query=here_query)
+    just_now = timezone.now() - timedelta(minutes=1)
+    _add_row_html(loaded, csrf=csrf_input(request), just_now=just_now)
     return {
         "organization": organization,
         "page": page,
@@ -150,7 +156,7 @@ def _list_context(request, params: dict | None = None) -> dict:
         "shown_to": page.start + len(page.rows) - 1 if page.start else None,
         "links": links,
         "rows": loaded,
-        "just_now": timezone.now() - timedelta(minutes=1),
+        "just_now": just_now,
         "params": params,
         "page_sizes": console_selectors.MEMBER_PAGE_SIZES,
         "sort_headers": sort_headers,
@@ -175,6 +181,157 @@ def _add_row_urls(rows: list[dict], *, query: str) -> None:
             pk = row["invitation"].pk
             # The list's state travels along so that the answer is the same list.
             row["resend_url"], row["cancel_url"] = f"{resend(pk)}?{query}", f"{cancel(pk)}?{query}"
+
+
+def csrf_input(request) -> str:
+    """What `{% csrf_token %}` writes, for rows written out in Python: one token per page."""
+    return format_html(
+        '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request)
+    )
+
+
+# The `member-row` and `invitation-row` partials of users.html, written out once per page
+# because a page has up to 100 of them: through the template they were most of the page's
+# rendering. tests/organizations/test_member_list_pages.py compares the two.
+_MEMBER_ROW = (
+    "<tr>\n"
+    '  <td data-label="Select" class="members-table__check">{check}</td>\n'
+    '  <td data-label="Name"><span><a href="{detail}">{name}</a>{admin}</span></td>\n'
+    '  <td data-label="Email" class="members-table__email">{email}</td>\n'
+    '  <td data-label="Status"><span><span class="badge badge--ok">Member</span>'
+    ' <span class="muted small nowrap">since {since}</span></span></td>\n'
+    '  <td data-label="Products"><span>{seats}</span></td>\n'
+    '  <td data-label="Credit access"><span>{access}</span></td>\n'
+    '  <td data-label="Actions"><div class="members-table__actions">\n'
+    '    <a href="{detail}" class="button button--small button--secondary">Details</a>\n'
+    "    {remove}\n"
+    "  </div></td>\n"
+    "</tr>\n"
+)
+_INVITATION_ROW = (
+    '<tr class="members-table__invited">\n'
+    '  <td data-label="Select" class="members-table__check"><input type="checkbox"'
+    ' name="invitations" value="{pk}" form="bulk-form"'
+    ' aria-label="Select the invitation of {email}"></td>\n'
+    '  <td data-label="Name"><span class="muted">—</span></td>\n'
+    '  <td data-label="Email" class="members-table__email">{email}</td>\n'
+    '  <td data-label="Status"><span>{status}</span></td>\n'
+    '  <td data-label="Products"><span class="muted">—</span></td>\n'
+    '  <td data-label="Credit access"><span class="muted">after joining</span></td>\n'
+    '  <td data-label="Actions"><div class="members-table__actions">\n'
+    '    <form method="post" action="{resend}" hx-post="{resend}" hx-target="#member-table"'
+    ' hx-swap="outerHTML">\n'
+    '      {csrf}<button type="submit" class="button button--small button--secondary"'
+    ' aria-label="Resend the invitation to {email}">Resend</button>\n'
+    "    </form>\n"
+    '    <form method="post" action="{cancel}" hx-post="{cancel}" hx-target="#member-table"'
+    ' hx-swap="outerHTML" hx-confirm="Cancel the invitation of {email}? The link in their'
+    ' email stops working.">\n'
+    '      {csrf}<button type="submit" class="button button--small button--danger"'
+    ' aria-label="Cancel the invitation of {email}">Cancel</button>\n'
+    "    </form>\n"
+    "  </div></td>\n"
+    "</tr>\n"
+)
+_NO_SEAT = mark_safe('<span class="muted">—</span>')
+_ADMIN_BADGE = mark_safe(' <span class="badge badge--accent">Administrator</span>')
+
+
+def _amount(value) -> str:
+    """What `|floatformat:"2g"` writes."""
+    return floatformat(value, "2g")
+
+
+def _access_html(access, used) -> str:
+    mode = access.mode if access is not None else None
+    if mode == "quota":
+        return format_html(
+            '<span class="badge badge--accent">Quota</span> <span class="small">{} of {}{}</span>',
+            _amount(used),
+            _amount(access.limit),
+            " this month" if access.period == "monthly" else " in all",
+        )
+    if mode == "unlimited":
+        return format_html(
+            '<span class="badge badge--ok">Unlimited</span> <span class="small">{} used</span>',
+            _amount(used),
+        )
+    if used:
+        return format_html(
+            '<span class="badge">Disabled</span> <span class="small muted">{} used</span>',
+            _amount(used),
+        )
+    return mark_safe('<span class="badge">Disabled</span>')
+
+
+def _member_row_html(row: dict) -> str:
+    membership = row["membership"]
+    account = membership.account
+    admin = membership.is_admin
+    seats = format_html_join(
+        "",
+        '<span class="badge" title="{}">{}</span> ',
+        ((seat.product.code, seat.product.name) for seat in row["seats"]),
+    )
+    return format_html(
+        _MEMBER_ROW,
+        check=""
+        if admin
+        else format_html(
+            '<input type="checkbox" name="selected" value="{}" form="bulk-form"'
+            ' aria-label="Select {}">',
+            membership.pk,
+            account.email,
+        ),
+        detail=row["detail_url"],
+        name=account.name or "—",
+        admin=_ADMIN_BADGE if admin else "",
+        email=account.email,
+        since=dateformat.format(timezone.localtime(membership.created_at), "j M Y"),
+        seats=seats or _NO_SEAT,
+        access=_access_html(row["access"], row["used"]),
+        remove=""
+        if admin
+        else format_html(
+            '<a href="{}" class="button button--small button--danger">Remove</a>',
+            row["remove_url"],
+        ),
+    )
+
+
+def _invitation_row_html(row: dict, *, csrf: str, just_now) -> str:
+    invitation = row["invitation"]
+    sent = invitation.sent_at
+    if invitation.is_expired:
+        status = format_html(
+            '<span class="badge badge--bad">Invitation expired</span>'
+            ' <span class="muted small nowrap">sent {} ago</span>',
+            timesince_filter(sent),
+        )
+    else:
+        status = format_html(
+            '<span class="badge badge--warn">Invited</span>'
+            ' <span class="muted small nowrap">{}</span>',
+            "just now" if sent >= just_now else f"{timesince_filter(sent)} ago",
+        )
+    return format_html(
+        _INVITATION_ROW,
+        pk=invitation.pk,
+        email=invitation.email,
+        status=status,
+        resend=row["resend_url"],
+        cancel=row["cancel_url"],
+        csrf=csrf,
+    )
+
+
+def _add_row_html(rows: list[dict], *, csrf: str, just_now) -> None:
+    """Each row's markup as `row["html"]`, as the row partials of users.html render it."""
+    for row in rows:
+        if row["kind"] == "member":
+            row["html"] = _member_row_html(row)
+        else:
+            row["html"] = _invitation_row_html(row, csrf=csrf, just_now=just_now)
 
 
 @org_admin_required

@@ -327,3 +327,87 @@ def test_the_overview_and_the_api_count_from_the_tallies(
         "COUNT(" in q["sql"] and "organizations_membership" in q["sql"]
         for q in queries.captured_queries
     )
+
+
+def test_the_written_rows_match_the_row_partials(admin_client, org_admin, organization):
+    """The members table writes its rows out (`members._add_row_html`) instead of rendering a
+    partial per row; the markup must stay what the `member-row` and `invitation-row` partials
+    give, escaping included."""
+    import difflib
+
+    from django.template.loader import render_to_string
+    from django.utils import timezone as tz
+
+    from credits.models import CreditAccess
+    from licensing.models import License
+    from tests.licensing.factories import ProductFactory, make_seat
+
+    tricky = add_member(organization, email="a&b@x.example", name='Ann "A" <b>&amp;')
+    plain = add_member(organization, email="plain@x.example", name="")
+    monthly = add_member(organization, email="monthly@x.example", name="Mo")
+    unlimited = add_member(organization, email="unl@x.example", name="Un")
+    CreditAccess.objects.filter(membership=monthly).update(
+        mode="quota", period="monthly", limit=1234.5, used=12, period_start=tz.now()
+    )
+    CreditAccess.objects.filter(membership=tricky).update(mode="quota", period="none", limit=7)
+    CreditAccess.objects.filter(membership=unlimited).update(mode="unlimited")
+    product = ProductFactory(code='c<"x">', name="Tool & <Co>")
+    for membership in (tricky, plain):
+        seat = make_seat(organization, product)
+        License.objects.filter(pk=seat.pk).update(assignee=membership, assigned_at=tz.now())
+    for email in ("o'k&i@x.example", "old@x.example", "gone@x.example"):
+        services.member_add(actor=org_admin, organization=organization, email=email)
+    Invitation.objects.filter(email="old@x.example").update(sent_at=tz.now() - timedelta(days=2))
+    Invitation.objects.filter(email="gone@x.example").update(
+        sent_at=tz.now() - timedelta(days=9), expires_at=tz.now() - timedelta(days=1)
+    )
+
+    def squash(html):
+        return re.sub(r">\s+<", "><", re.sub(r"\s+", " ", html)).strip()
+
+    response = admin_client.get(USERS, secure=True)
+    rows = response.context["rows"]
+    assert {row["kind"] for row in rows} == {"member", "invited"} and len(rows) == 8
+    for row in rows:
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', str(row["html"]))
+        rendered = render_to_string(
+            f"organizations/users.html#{'member' if row['kind'] == 'member' else 'invitation'}-row",
+            {
+                "row": row,
+                "just_now": response.context["just_now"],
+                "csrf_token": token.group(1) if token else "",
+            },
+        )
+        written, expected = squash(str(row["html"])), squash(rendered)
+        assert written == expected, [
+            d for d in difflib.ndiff(written.split("><"), expected.split("><")) if d[0] in "-+?"
+        ]
+    page = response.content.decode()
+    assert "Ann &quot;A&quot; &lt;b&gt;&amp;amp;" in page and "a&amp;b@x.example" in page
+
+
+def test_verify_ledger_reports_a_tampered_member_tally(org_admin, organization, outsider):
+    """`member_tally_problems` (run by `verify_ledger` beside the seat tallies) is silent
+    while the tallies add up, and names the organization whose tally drifted."""
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    from organizations.selectors import member_tally_problems
+
+    add_member(organization)
+    services.member_add(actor=org_admin, organization=organization, email="t@x.example")
+    add_member(outsider.administered_organization)
+    assert member_tally_problems() == []
+    MemberTally.objects.create(organization=organization, members=2, invitations=-1)
+    (problem,) = member_tally_problems()
+    assert f"organization #{organization.pk}" in problem
+    real = _real(organization)
+    assert f"({real['members'] + 2}, {real['invitations'] - 1})" in problem
+    err = StringIO()
+    with pytest.raises(CommandError):
+        call_command("verify_ledger", stdout=StringIO(), stderr=err)
+    assert problem in err.getvalue()
+    MemberTally.objects.create(organization=organization, members=-2, invitations=1)
+    services.member_tallies_compact()
+    assert member_tally_problems() == []
