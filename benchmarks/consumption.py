@@ -127,7 +127,7 @@ def _run_clients(worker, count: int, limit_seconds: float):
     started = time.perf_counter()
     outcomes = [None] * count
     for _ in range(count):
-        index, outcome = results.get(timeout=limit_seconds + 60)
+        index, outcome = results.get(timeout=WARM_UP_SECONDS + limit_seconds + 60)
         outcomes[index] = outcome
     for process in processes:
         process.join()
