@@ -788,6 +788,16 @@ def _chart_month(request, now) -> date:
     return min(max(asked, CHART_FIRST_MONTH), this_month)
 
 
+def axis_label(value: Decimal) -> str:
+    """A gridline's figure, short enough for the axis: "500", "2,500", "120k", "2.5M" (the
+    exact figures are in the bars' titles and the daily table)."""
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:.4g}M"
+    if value >= 10_000:
+        return f"{value / 1_000:.4g}k"
+    return f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,.2f}"
+
+
 def _chart_geometry(data: dict, *, today: date) -> dict:
     """Bars per day of the month as numbers for an SVG drawn by the template."""
     days = data["days"]
@@ -805,7 +815,7 @@ def _chart_geometry(data: dict, *, today: date) -> dict:
                 "x": x,
                 "y": round(PAD_T + plot_h - height, 2),
                 "height": height,
-                "title": f"{day['day']:%d %b}: {format_amount(day['total'])}",
+                "title": f"{day['day']:%d %b}: {day['total']:,.2f}",
                 "label_x": round(x + bar_w / 2, 2),
                 # The 1st, 8th, 15th, 22nd and 29th.
                 "label": f"{day['day']:%d %b}" if n % 7 == 0 else "",
@@ -814,7 +824,7 @@ def _chart_geometry(data: dict, *, today: date) -> dict:
     grid = []
     for fraction in ("0", "0.5", "1"):
         y = round(PAD_T + plot_h - plot_h * float(fraction), 2)
-        grid.append({"y": y, "label_y": y + 4, "label": format_amount(top * Decimal(fraction))})
+        grid.append({"y": y, "label_y": y + 4, "label": axis_label(top * Decimal(fraction))})
     this_month = today.replace(day=1)
     chart = {
         "width": CHART_W,

@@ -131,3 +131,16 @@ def test_empty_forms_rendered_once_equal_a_fresh_rendering(partial):
     )
     assert views._empty_form_html(partial) == fresh
     assert 'name="' in fresh and "csrfmiddlewaretoken" not in fresh
+
+
+def test_the_chart_axis_writes_large_figures_short():
+    from decimal import Decimal
+
+    from credits.views import axis_label
+
+    assert axis_label(Decimal("0")) == "0"
+    assert axis_label(Decimal("250")) == "250"
+    assert axis_label(Decimal("2500")) == "2,500"
+    assert axis_label(Decimal("12.50")) == "12.50"
+    assert axis_label(Decimal("120000")) == "120k"
+    assert axis_label(Decimal("2500000")) == "2.5M"
