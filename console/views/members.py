@@ -6,6 +6,7 @@ the page's fragment; every action also works as a plain form post or link.
 """
 
 from datetime import timedelta
+from functools import cache
 
 from django.contrib import messages
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
@@ -13,6 +14,7 @@ from django.http import Http404, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import floatformat, timesince_filter
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.html import format_html, format_html_join
@@ -113,7 +115,9 @@ def _list_context(request, params: dict | None = None) -> dict:
     )
     position = _list_position(request, params)
     page = rows.page(size=params["per_page"], **position)
-    count = rows.count()
+    # A list that fits on one page is counted by its rows: a search then reads its matches
+    # once, not a second time to count them.
+    count = rows.count() if page.has_previous or page.has_next else len(page.rows)
     base = {k: v for k, v in params.items() if v and k != "page"}
     users_url = reverse("organizations:users")
     list_url = users_url + "?" + urlencode(base)
@@ -342,7 +346,17 @@ def users(request):
     if request.htmx and request.htmx.target == "member-table":
         return render(request, f"{USERS}#member-table", context)
     context["add_form"] = MemberAddForm()
+    context["add_field"] = _empty_add_field()
     return render(request, USERS, context)
+
+
+@cache
+def _empty_add_field() -> str:
+    """The add form's email field while empty: the same for everyone (no token, nothing per
+    user or organization), so rendered once per process instead of through the form renderer
+    on every page. The form's CSRF token stays outside it; a form with errors is rendered as
+    before."""
+    return render_to_string("components/field.html", {"field": MemberAddForm()["email"]})
 
 
 @org_admin_required

@@ -411,3 +411,18 @@ def test_verify_ledger_reports_a_tampered_member_tally(org_admin, organization, 
     MemberTally.objects.create(organization=organization, members=-2, invitations=1)
     services.member_tallies_compact()
     assert member_tally_problems() == []
+
+
+def test_the_empty_add_field_kept_per_process_is_the_rendered_one(admin_client):
+    """The users page writes the empty add form's field from a copy rendered once per process;
+    it is the field as the form renders it, and a form sent back with errors still shows its
+    own value and message."""
+    from django.template.loader import render_to_string
+
+    from organizations.forms import MemberAddForm
+
+    page = admin_client.get(USERS, secure=True).content.decode()
+    field = render_to_string("components/field.html", {"field": MemberAddForm()["email"]})
+    assert field.strip() and field in page
+    response = admin_client.post("/organization/users/add/", {"email": "not an email"})
+    assert 'value="not an email"' in response.content.decode()
