@@ -144,6 +144,7 @@ def main(argv=None) -> int:
     from benchmarks.scale_data import Scale
     from credits.selectors import ledger_verify
     from licensing.selectors import seat_tally_problems
+    from organizations.selectors import member_tally_problems
 
     large = Scale(tag=args.large_tag, members=args.members, seats=0, ledger=0)
     small = Scale(tag=2, members=args.small_members, seats=0, ledger=0)
@@ -226,9 +227,9 @@ def main(argv=None) -> int:
         failures += exports.report(results, scales, export_names)
         print()
 
-    problems = ledger_verify() + seat_tally_problems()
+    problems = ledger_verify() + seat_tally_problems() + member_tally_problems()
     verdict = "ok" if not problems else f"{len(problems)} violations"
-    print(f"verify_ledger (seat tallies included): {verdict}")
+    print(f"verify_ledger (seat and member tallies included): {verdict}")
     for problem in problems[:20]:
         print(f"  {problem}")
     if problems:

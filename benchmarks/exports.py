@@ -258,7 +258,8 @@ def report(results: dict, scales, exports=EXPORTS) -> list[str]:
     failures = []
     print(
         f"CSV exports, read chunk by chunk, each download in a fresh process (budgets: peak "
-        f"memory, traced (— over {TRACE_ROWS:,} rows) and RSS, at most {BUDGET_PEAK_GROWTH_MIB:.0f} MiB over the same "
+        f"memory, traced (— over {TRACE_ROWS:,} rows) and RSS, at most "
+        f"{BUDGET_PEAK_GROWTH_MIB:.0f} MiB over the same "
         f"export of a smaller organization; statements ≤ {BUDGET_STATEMENTS_FIXED} + "
         f"{BUDGET_STATEMENTS_PER_CHUNK} per chunk of 2,000 rows; rows = the database's count)"
     )
