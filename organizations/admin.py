@@ -23,6 +23,7 @@ from organizations.models import (
     Invitation,
     MemberImport,
     Membership,
+    MemberTally,
     Organization,
     Passkey,
     SetupRequest,
@@ -402,6 +403,16 @@ class MemberImportAdmin(admin.ModelAdmin):
 for otp_model in (TOTPDevice, StaticDevice):
     if admin.site.is_registered(otp_model):
         admin.site.unregister(otp_model)
+
+
+@admin.register(MemberTally)
+class MemberTallyAdmin(ReadOnlyAdmin):
+    """The member counts' log per organization, written by triggers and folded every quarter
+    of an hour; `verify_ledger` checks it. Shown for support, never edited."""
+
+    list_display = ["organization", "members", "invitations"]
+    search_fields = ["organization__name", "organization__customer_number"]
+    list_select_related = ["organization"]
 
 
 @admin.register(Passkey)
