@@ -39,6 +39,7 @@ class ModelHold:
     expires: datetime
     status: str = "open"
     takes: dict = field(default_factory=dict)  # lot pk -> held from it
+    captured: Decimal | None = None
 
 
 class HoldsMachine(LedgerMachine):
@@ -201,11 +202,17 @@ class HoldsMachine(LedgerMachine):
             return
         amount = max((hold.amount * part / 100).quantize(Decimal("0.01")), Decimal("0.01"))
         if hold.status != "open":
+            # Another amount than the one captured: the same one would be a repeat of that
+            # capture, answered as it was (R38), not a refusal.
+            other = amount + Decimal("0.01")
+            if other == hold.captured:
+                other += Decimal("0.01")
             with pytest.raises(errors.HoldNotOpen):
-                services.hold_capture(reference=reference, amount=amount + Decimal("0.01"))
+                services.hold_capture(reference=reference, amount=other)
             return
         body = services.hold_capture(reference=reference, amount=amount)
         takes = self.settle(hold, amount, "captured")
+        hold.captured = amount
         record = ModelConsumption(
             hold.account, amount, "org" if hold.owner == "org" else "personal", hold.opened
         )
