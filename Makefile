@@ -35,9 +35,13 @@ node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch node_modules
 
+# `make run`'s Ctrl-C test runs on its own after the rest: inside the parallel suite its
+# worker lost its own row in procrastinate_workers and could not stop in time (three CI runs
+# on 29 Nov; alone it passes every time), to be explained (docs/operations.md, "Known, not yet explained").
 test: install node_modules
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=portal.settings.test
-	$(BIN)/pytest -n 2 -p no:cacheprovider
+	$(BIN)/pytest -n 2 -p no:cacheprovider --ignore=tests/portal/test_make_run.py
+	$(BIN)/pytest -p no:cacheprovider tests/portal/test_make_run.py
 
 # Everything but the browser tests and the suites marked slow (several servers, killed workers,
 # the SCIM checker, the API fuzzer, the identity provider, make serve, the per-page access
