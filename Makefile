@@ -41,6 +41,8 @@ node_modules: package.json package-lock.json
 test: install node_modules
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=portal.settings.test
 	$(BIN)/pytest -n 2 -p no:cacheprovider --ignore=tests/portal/test_make_run.py
+	@# The embedded server the suite started is still shutting down for a moment.
+	@for i in $$(seq 60); do [ -e .pg/test/postmaster.pid ] || break; sleep 0.5; done
 	$(BIN)/pytest -p no:cacheprovider tests/portal/test_make_run.py
 
 # Everything but the browser tests and the suites marked slow (several servers, killed workers,
