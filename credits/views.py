@@ -14,7 +14,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import floatformat
 from django.template.loader import render_to_string
@@ -44,7 +43,7 @@ from credits.permissions import (
 from organizations.permissions import org_admin_required
 from portal import errors
 from portal.amounts import format_amount
-from portal.links import url_maker
+from portal.links import csrf_input, url_maker
 from portal.pagination import WindowPaginator, page_number
 from portal.text import money
 
@@ -473,13 +472,6 @@ _ACCESS_ROW = (
     '  <td data-label="Can spend now" class="num">{spendable}</td>\n'
     "</tr>\n"
 )
-
-
-def csrf_input(request) -> str:
-    """What `{% csrf_token %}` writes, for rows written out in Python: one token per page."""
-    return format_html(
-        '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request)
-    )
 
 
 def _access_row_html(access, csrf: str) -> str:

@@ -12,7 +12,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -42,7 +41,7 @@ from licensing.permissions import product_or_404, seat_for_admin_or_404
 from licensing.services import TERM_CHOICES, order_total
 from organizations.permissions import org_admin_required
 from portal import errors
-from portal.links import url_maker
+from portal.links import csrf_input, url_maker
 from portal.pagination import WindowPaginator
 from portal.text import money
 
@@ -166,13 +165,6 @@ class KnownCountPaginator(Paginator):
         super().__init__(object_list, per_page, **kwargs)
         if count is not None:
             self.count = count  # replaces the cached property's count query
-
-
-def csrf_input(request) -> str:
-    """What `{% csrf_token %}` writes, for rows written out in Python: one token per page."""
-    return format_html(
-        '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request)
-    )
 
 
 def _selected_product(request, summary):

@@ -11,7 +11,6 @@ from functools import cache
 from django.contrib import messages
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import Http404, HttpResponse
-from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import floatformat, timesince_filter
 from django.template.loader import render_to_string
@@ -34,7 +33,7 @@ from organizations.permissions import (
     org_admin_required,
 )
 from portal import errors
-from portal.links import url_maker
+from portal.links import csrf_input, url_maker
 
 USERS = "organizations/users.html"
 # The list's orders as the phone's "Sort by" names them (the table's headers do it on wider
@@ -185,13 +184,6 @@ def _add_row_urls(rows: list[dict], *, query: str) -> None:
             pk = row["invitation"].pk
             # The list's state travels along so that the answer is the same list.
             row["resend_url"], row["cancel_url"] = f"{resend(pk)}?{query}", f"{cancel(pk)}?{query}"
-
-
-def csrf_input(request) -> str:
-    """What `{% csrf_token %}` writes, for rows written out in Python: one token per page."""
-    return format_html(
-        '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request)
-    )
 
 
 # The `member-row` and `invitation-row` partials of users.html, written out once per page
