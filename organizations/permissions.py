@@ -9,20 +9,14 @@ from django.http import Http404
 from django.shortcuts import redirect
 
 from organizations.models import Invitation, Membership, Organization
+from organizations.selectors import organization_administered_by
 from portal.models import ApiToken, AuditEvent
-
-_CACHE = "_administered_organization"
 
 
 def organization_for_admin_or_404(user) -> Organization:
     """The organization `user` administers; 404 for everybody else (rules.md "Security").
-    Looked up once per request: the answer is kept on the user object."""
-    if _CACHE not in user.__dict__:
-        organization = None
-        if getattr(user, "is_authenticated", False):
-            organization = Organization.objects.filter(administrator=user).first()
-        user.__dict__[_CACHE] = organization
-    organization = user.__dict__[_CACHE]
+    The signed-in account is loaded with it (organizations.backends): no query of its own."""
+    organization = organization_administered_by(user)
     if organization is None:
         raise Http404("No organization here.")
     return organization

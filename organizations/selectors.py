@@ -15,9 +15,14 @@ from organizations.models import (
 
 
 def organization_administered_by(account) -> Organization | None:
+    """The organization `account` administers, or None. The signed-in account comes with it
+    already (organizations.backends); any other account asks once and keeps the answer."""
     if not getattr(account, "is_authenticated", False):
         return None
-    return Organization.objects.filter(administrator=account).first()
+    try:
+        return account.administered_organization
+    except Organization.DoesNotExist:
+        return None
 
 
 def member_imports_for_org(*, organization):

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore as DatabaseStore
+from django.db import connection
+from django.utils import timezone
 
 CLIENT_KEY = "_client"
 SEEN_KEY = "_seen"
@@ -27,6 +29,22 @@ class SessionStore(DatabaseStore):
         from organizations.models import AccountSession
 
         return AccountSession
+
+    def load(self):
+        """The session's data: read on every page, so one plain statement for the one column
+        it needs rather than a model instance built through the ORM (the same lookup as
+        Django's: the key, not yet expired; an unknown key starts an empty session)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT session_data FROM organizations_accountsession"
+                " WHERE session_key = %s AND expire_date > %s",
+                [self.session_key, timezone.now()],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            self._session_key = None
+            return {}
+        return self.decode(row[0])
 
     def create_model_instance(self, data):
         session = super().create_model_instance(data)

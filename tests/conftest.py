@@ -6,7 +6,17 @@ Roles (CONVENTIONS "Tests"): `org_admin` administers `organization`; `member` is
 
 import pytest
 
+from portal.selectors import forget_announcements
 from tests.factories import PASSWORD, AccountFactory, add_member, make_org_admin, verify_session
+
+
+@pytest.fixture(autouse=True)
+def _no_announcements_kept_from_another_test():
+    """Each process keeps the current announcements a moment (portal.selectors); a test's
+    announcements go with its rolled-back transaction, so none is kept into the next test."""
+    forget_announcements()
+    yield
+    forget_announcements()
 
 
 @pytest.fixture(autouse=True)

@@ -170,6 +170,9 @@ def test_first_and_last_page_cost_the_same_number_of_queries(admin_client, organ
     """Pages holding the same kinds of rows run the same queries wherever they are."""
     for i in range(30):
         add_member(organization, email=f"p{i:02}@x.example", name=f"P {i:02}")
+    # Once first: the process then holds the current announcements (portal.selectors), which
+    # it reads once for every page alike.
+    admin_client.get(USERS)
     counts = []
     for extra in ({}, {"page": "last"}):
         with CaptureQueriesContext(connection) as queries:
