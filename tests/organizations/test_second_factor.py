@@ -455,3 +455,35 @@ def test_only_those_who_may_change_accounts_remove_second_factors(client, member
         {"action": "reset_second_factors", "_selected_action": [member.pk]},
     )
     assert TOTPDevice.objects.filter(user=member).exists()
+
+
+# --- The signed-in account, loaded once per request ------------------------------------------
+
+
+def test_the_signed_in_account_comes_with_its_flags_and_organization_in_one_query(
+    org_admin, organization, member, django_assert_num_queries
+):
+    """Every page needs the account, its second-factor facts (R42) and the organization it
+    administers: one statement (organizations.backends), and the access check asks nothing."""
+    from organizations.backends import EmailBackend
+    from organizations.permissions import organization_for_admin_or_404
+    from organizations.selectors import organization_administered_by
+
+    TOTPDevice.objects.create(user=org_admin, name="Phone", confirmed=True)
+    organization.require_second_factor = True
+    organization.save()
+    with django_assert_num_queries(1):
+        admin = EmailBackend().get_user(org_admin.pk)
+        assert organization_for_admin_or_404(admin) == organization
+        assert (admin.has_second_factor, admin.second_factor_required) == (True, True)
+    with django_assert_num_queries(1):
+        loaded = EmailBackend().get_user(str(member.pk))
+        assert organization_administered_by(loaded) is None
+        assert (loaded.has_second_factor, loaded.second_factor_required) == (False, True)
+    Passkey.objects.create(user=member, name="Key", credential_id="k", public_key=b"p")
+    assert EmailBackend().get_user(member.pk).has_second_factor is True
+    member.is_active = False
+    member.save()
+    assert EmailBackend().get_user(member.pk) is None
+    assert EmailBackend().get_user(10**9) is None
+    assert EmailBackend().get_user("not a number") is None

@@ -1,11 +1,13 @@
 """Foundation pages: access at the boundary, navigation, account, activity (R1, R31–R34)."""
 
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.utils import timezone
 
 from organizations.models import Account
+from portal import selectors
 from portal.audit import audit_record
 from portal.models import AnnouncementDismissal, AuditEvent
 from tests.factories import AnnouncementFactory, AuditEventFactory
@@ -194,6 +196,28 @@ def test_a_dismissed_announcement_disappears_for_that_user_only(client, member, 
     assert "Maintenance on Sunday" not in client.get("/account/").content.decode()
     client.force_login(org_admin)
     assert "Maintenance on Sunday" in client.get("/account/").content.decode()
+
+
+def test_announcements_are_kept_a_moment_and_a_change_here_is_seen_at_once(
+    member, member_client, django_assert_num_queries
+):
+    """Every page shows them, so each process keeps them a moment (portal.selectors): with
+    none current a page asks nothing; one saved or ended in the process shows at once; one
+    starting within the moment shows when it starts."""
+    member_client.get("/account/")
+    with django_assert_num_queries(0):
+        assert selectors.announcements_for(member) == []
+    announcement = AnnouncementFactory(title="License server upgrade tonight")
+    assert "License server upgrade tonight" in member_client.get("/account/").content.decode()
+    announcement.ends_at = timezone.now()
+    announcement.save()
+    assert "License server upgrade tonight" not in member_client.get("/account/").content.decode()
+    start = timezone.now() + timedelta(seconds=10)
+    AnnouncementFactory(title="Starts in a moment", starts_at=start)
+    assert selectors.announcements_for(member) == []
+    with mock.patch("portal.selectors.timezone.now", return_value=start + timedelta(seconds=1)):
+        shown = selectors.announcements_for(member)
+    assert [a.title for a in shown] == ["Starts in a moment"]
 
 
 def test_announcement_text_is_escaped(member_client):
