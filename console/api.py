@@ -103,7 +103,7 @@ def _member_out(row: dict) -> dict:
             "period": access.period,
             "used": format_amount(row["used"]),
         },
-        "products": sorted({seat.product.code for seat in row["seats"]}),
+        "products": sorted({seat.code for seat in row["seats"]}),
     }
 
 

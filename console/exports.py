@@ -21,10 +21,10 @@ from django.utils.text import slugify
 
 from console import activity
 from console.selectors import member_page_load
-from credits.models import EntryKind
+from credits.models import AccessMode, EntryKind, QuotaPeriod
 from credits.selectors import history_for_account, history_for_org
 from licensing.models import License
-from organizations.models import Membership
+from organizations.models import Membership, Role
 from portal.audit import audit_record
 from portal.models import AuditEvent
 
@@ -99,12 +99,12 @@ def member_rows(organization) -> Iterator[list]:
             yield [
                 membership.account.email,
                 membership.account.name,
-                membership.get_role_display(),
+                Role(membership.role).label,
                 membership.created_at,
-                "; ".join(seat.product.name for seat in row["seats"]),
-                access.get_mode_display(),
+                "; ".join(seat.name for seat in row["seats"]),
+                AccessMode(access.mode).label,
                 access.limit,
-                access.get_period_display() if access.mode == "quota" else "",
+                QuotaPeriod(access.period).label if access.mode == "quota" else "",
                 row["used"],
             ]
 

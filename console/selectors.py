@@ -21,6 +21,7 @@ from organizations.models import (
     Membership,
     MemberTally,
     Organization,
+    Role,
 )
 from portal.amounts import format_amount
 from portal.models import AuditEvent
@@ -383,32 +384,87 @@ class MemberRows:
         return iter(self._union())
 
 
-def member_page_load(rows) -> list[dict]:
-    """Turn one page of `member_rows_for_org` into rows carrying their objects.
+@dataclass(frozen=True, slots=True)
+class Seat:
+    code: str
+    name: str
 
-    A fixed number of queries whatever the page size: memberships with account and credit
-    access, their active seats (prefetched), the invitations, and one usage aggregate.
+
+@dataclass(frozen=True, slots=True)
+class ListedAccount:
+    email: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListedMembership:
+    """What a list row shows of a membership: plain values, no model instance."""
+
+    pk: int
+    organization_id: int
+    account_id: int
+    role: str
+    created_at: datetime
+    account: ListedAccount
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+
+@dataclass(frozen=True, slots=True)
+class ListedAccess:
+    mode: str
+    limit: Decimal | None
+    period: str
+    period_start: datetime | None
+    used: Decimal
+
+
+_LISTED = (
+    "pk",
+    "organization_id",
+    "account_id",
+    "role",
+    "created_at",
+    "account__email",
+    "account__name",
+    "credit_access__mode",
+    "credit_access__limit",
+    "credit_access__period",
+    "credit_access__period_start",
+    "credit_access__used",
+)
+
+
+def member_page_load(rows) -> list[dict]:
+    """Turn one page of `member_rows_for_org` into rows carrying what the list, the API and
+    the export show of each member.
+
+    A fixed number of queries whatever the page size: the memberships with account and
+    credit access, their active seats, the invitations, and one usage aggregate. Values, not
+    model instances: a page holds up to a hundred members and an export all of them.
     """
     rows = list(rows)
     member_ids = [r["row_id"] for r in rows if r["row_kind"] == "member"]
     invitation_ids = [r["row_id"] for r in rows if r["row_kind"] == "invited"]
-    memberships = {}
+    memberships, accesses, seats = {}, {}, {}
     if member_ids:
-        memberships = (
-            Membership.objects.select_related("account", "credit_access")
-            .prefetch_related(
-                Prefetch(
-                    "seats",
-                    queryset=License.objects.filter(active_license_q())
-                    .select_related("product")
-                    .order_by("product__name", "id"),
-                    to_attr="active_seats",
-                )
+        for values in Membership.objects.filter(pk__in=member_ids).values_list(*_LISTED):
+            pk, organization_id, account_id, role, created_at, email, name, *access = values
+            memberships[pk] = ListedMembership(
+                pk, organization_id, account_id, role, created_at, ListedAccount(email, name)
             )
-            .in_bulk(member_ids)
+            accesses[pk] = ListedAccess(*access)
+        active = (
+            License.objects.filter(active_license_q(), assignee_id__in=member_ids)
+            .order_by("product__name", "id")
+            .values_list("assignee_id", "product__code", "product__name")
         )
+        for assignee_id, code, name in active:
+            seats.setdefault(assignee_id, []).append(Seat(code, name))
     invitations = Invitation.objects.in_bulk(invitation_ids) if invitation_ids else {}
-    usage = credit_usage_for(list(memberships.values()))
+    usage = _usage(memberships.values(), accesses)
     result = []
     for row in rows:
         if row["row_kind"] == "member":
@@ -420,9 +476,9 @@ def member_page_load(rows) -> list[dict]:
                     "kind": "member",
                     "membership": membership,
                     "email": membership.account.email,
-                    "access": membership.credit_access,
+                    "access": accesses[membership.pk],
                     "used": usage.get(membership.pk, ZERO),
-                    "seats": membership.active_seats,
+                    "seats": seats.get(membership.pk, []),
                 }
             )
         else:
@@ -439,19 +495,23 @@ def month_start(moment=None):
 
 
 def credit_usage_for(memberships) -> dict:
-    """Usage per membership as the members list shows it (the API's `used`).
+    """Usage per membership as the members list shows it (the API's `used`)."""
+    memberships = list(memberships)
+    return _usage(memberships, {m.pk: m.credit_access for m in memberships})
 
-    Monthly quotas: the cached usage of the current calendar month (0 once a new month has
-    begun). Everything else: all-time usage in this organization, consumptions minus refunds
-    (R22), from the monthly usage rollups that `verify_ledger` checks against the ledger: a
-    member's year is twelve rows, however many consumptions it holds. One grouped query for
-    the whole page.
+
+def _usage(memberships, accesses: dict) -> dict:
+    """Usage per membership: monthly quotas, the cached usage of the current calendar month
+    (0 once a new month has begun). Everything else: all-time usage in this organization,
+    consumptions minus refunds (R22), from the monthly usage rollups that `verify_ledger`
+    checks against the ledger: a member's year is twelve rows, however many consumptions it
+    holds. One grouped query for the whole page.
     """
     usage = {}
     all_time = {}
     start = month_start()
     for membership in memberships:
-        access = membership.credit_access
+        access = accesses[membership.pk]
         if access.mode == "quota" and access.period == QuotaPeriod.MONTHLY:
             current = access.period_start is not None and access.period_start >= start
             usage[membership.pk] = access.used if current else ZERO
@@ -466,9 +526,10 @@ def credit_usage_for(memberships) -> dict:
             )
             .values("account_id")
             .annotate(total=Sum("consumed"))
+            .values_list("account_id", "total")
         )
-        for row in sums:
-            usage[by_account[row["account_id"]]] = max(exact_cents(row["total"]), ZERO)
+        for account_id, total in sums:
+            usage[by_account[account_id]] = max(exact_cents(total), ZERO)
     return usage
 
 

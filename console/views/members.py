@@ -267,7 +267,7 @@ def _member_row_html(row: dict) -> str:
     seats = format_html_join(
         "",
         '<span class="badge" title="{}">{}</span> ',
-        ((seat.product.code, seat.product.name) for seat in row["seats"]),
+        ((seat.code, seat.name) for seat in row["seats"]),
     )
     return format_html(
         _MEMBER_ROW,
