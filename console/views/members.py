@@ -7,6 +7,7 @@ the page's fragment; every action also works as a plain form post or link.
 
 from datetime import timedelta
 from functools import cache
+from html import escape
 
 from django.contrib import messages
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
@@ -16,7 +17,7 @@ from django.template.defaultfilters import timesince_filter
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import dateformat, timezone
-from django.utils.html import escape, format_html
+from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
