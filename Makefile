@@ -40,7 +40,7 @@ node_modules: package.json package-lock.json
 # on 29 Nov; alone it passes every time), to be explained (docs/operations.md, "Known, not yet explained").
 test: install node_modules
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=portal.settings.test
-	$(BIN)/pytest -n 2 -p no:cacheprovider --ignore=tests/portal/test_make_run.py
+	$(BIN)/pytest -n 2 -p no:cacheprovider --durations=25 --ignore=tests/portal/test_make_run.py
 	@# The embedded server the suite started is still shutting down for a moment.
 	@for i in $$(seq 60); do [ -e .pg/test/postmaster.pid ] || break; sleep 0.5; done
 	$(BIN)/pytest -p no:cacheprovider tests/portal/test_make_run.py
