@@ -1,17 +1,20 @@
 """Reads of balances, usage, lots and history, scoped by organization or account (R18–R31)."""
 
+import json
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
+from typing import NamedTuple
 
 from django.db import connection
-from django.db.models import Count, DateField, F, OuterRef, Q, Subquery, Sum, Window
+from django.db.models import Count, DateField, F, Q, Subquery, Sum, Window
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
 from credits.models import (
     AccessMode,
     CreditAccess,
-    CreditRequest,
     CreditRequestState,
     EntryKind,
     Hold,
@@ -19,11 +22,13 @@ from credits.models import (
     LedgerEntry,
     Lot,
     LotMovement,
+    LotOrigin,
     MemberUsageMonth,
     PoolUsageDay,
     QuotaPeriod,
     Wallet,
 )
+from portal.pagination import page_number
 
 ZERO = Decimal("0.00")
 
@@ -42,20 +47,22 @@ def _expired_holds_q(moment) -> Q:
     return Q(status=HoldStatus.OPEN, expires_at__lte=moment or timezone.now())
 
 
-_AVAILABLE_SQL = """
-SELECT coalesce((SELECT sum(l.remaining) FROM credits_lot l
-                 WHERE l.wallet_id = w.id AND l.remaining > 0
-                   AND (l.expires_at IS NULL OR l.expires_at > %(now)s)), 0)
-     - coalesce((SELECT sum(x.held) FROM credits_hold h
-                 CROSS JOIN LATERAL (
-                     SELECT sum(m.amount) AS held FROM credits_ledgerentry e
-                     JOIN credits_lotmovement m ON m.entry_id = e.id
-                     JOIN credits_lot l ON l.id = m.lot_id
-                     WHERE e.hold_id = h.id AND e.kind IN ('hold', 'release')
-                       AND (l.expires_at IS NULL OR l.expires_at > %(now)s)) x
-                 WHERE h.wallet_id = w.id AND h.status = 'open' AND h.expires_at <= %(now)s), 0)
-FROM credits_wallet w WHERE w.{owner}_id = %(owner)s
+# What a wallet `w` can spend now: its unexpired lots' remaining amounts, plus what its open
+# holds past their expiry took from those lots (see `_available`).
+_AVAILABLE = """
+coalesce((SELECT sum(l.remaining) FROM credits_lot l
+          WHERE l.wallet_id = w.id AND l.remaining > 0
+            AND (l.expires_at IS NULL OR l.expires_at > %(now)s)), 0)
+- coalesce((SELECT sum(x.held) FROM credits_hold h
+          CROSS JOIN LATERAL (
+              SELECT sum(m.amount) AS held FROM credits_ledgerentry e
+              JOIN credits_lotmovement m ON m.entry_id = e.id
+              JOIN credits_lot l ON l.id = m.lot_id
+              WHERE e.hold_id = h.id AND e.kind IN ('hold', 'release')
+                AND (l.expires_at IS NULL OR l.expires_at > %(now)s)) x
+          WHERE h.wallet_id = w.id AND h.status = 'open' AND h.expires_at <= %(now)s), 0)
 """
+_AVAILABLE_SQL = "SELECT " + _AVAILABLE + "FROM credits_wallet w WHERE w.{owner}_id = %(owner)s"
 
 
 def _available(owner: str, owner_id, moment=None) -> Decimal:
@@ -227,29 +234,6 @@ def account_spendable(account, moment=None) -> dict:
 # --- Pages --------------------------------------------------------------------------------
 
 
-def accesses_for_org(*, organization, query: str = ""):
-    """Every member's access (the administrator included), by email; searchable by email or
-    name. One query per page whatever the number of members."""
-    accesses = CreditAccess.objects.filter(organization=organization).select_related(
-        "membership", "account"
-    )
-    query = (query or "").strip()
-    if query:
-        accesses = accesses.filter(
-            Q(account__email__icontains=query) | Q(account__name__icontains=query)
-        )
-    return accesses.order_by("account__email", "id")
-
-
-def lots_for_owner(*, organization=None, account=None):
-    lots = (
-        Lot.objects.filter(wallet__organization=organization)
-        if organization is not None
-        else Lot.objects.filter(wallet__account=account)
-    )
-    return lots.order_by("expires_at", "arrived_at", "id")
-
-
 def open_holds(*, organization=None, account=None, moment=None):
     """The holds still open and not yet expired (R35): the pool's, or the account's own
     (personal and pool alike), the soonest to expire first."""
@@ -307,59 +291,12 @@ def _own_entries_q(account) -> Q:
     return drawn if wallet_id is None else Q(wallet_id=wallet_id) | drawn
 
 
-def open_requests_for_org(*, organization):
-    """R29: the requests waiting for an answer, each with the member's access mode now."""
-    mode = CreditAccess.objects.filter(
-        account=OuterRef("account"), organization=OuterRef("organization")
-    ).values("mode")[:1]
-    return (
-        CreditRequest.objects.filter(organization=organization, state=CreditRequestState.OPEN)
-        .select_related("account")
-        .annotate(access_mode=Subquery(mode))
-        .order_by("-created_at")
-    )
-
-
-def requests_for_account(*, account) -> list:
-    """R29: the member's open request and the answers of the last ones, newest first."""
-    return list(
-        CreditRequest.objects.filter(account=account)
-        .select_related("organization")
-        .order_by("-created_at")[:5]
-    )
-
-
 def month_start(day: date) -> date:
     return day.replace(day=1)
 
 
 def next_month(month: date) -> date:
     return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
-
-
-def pool_usage_month(*, organization, month: date, top: int = 5) -> dict:
-    """The pool's net consumption per day of one calendar month (UTC) and the month's `top`
-    members, from the usage rollups: at most 31 + `top` rows, whatever the ledger's size.
-    Consumptions and their refunds count on the consumption's day, as quota usage does (R22).
-    """
-    end = next_month(month)
-    per_day = dict(
-        PoolUsageDay.objects.filter(
-            organization=organization, day__gte=month, day__lt=end
-        ).values_list("day", "consumed")
-    )
-    leaders = list(
-        MemberUsageMonth.objects.filter(organization=organization, month=month, consumed__gt=0)
-        .select_related("account")
-        .order_by("-consumed", "account_id")[:top]
-    )
-    days = [month + timedelta(days=n) for n in range((end - month).days)]
-    return {
-        "month": month,
-        "days": [{"day": day, "total": per_day.get(day, ZERO)} for day in days],
-        "leaders": [(row.account, row.consumed) for row in leaders],
-        "total": sum(per_day.values(), ZERO),
-    }
 
 
 def usage_rollups_from_ledger(ledger=LedgerEntry) -> tuple[dict, dict]:
@@ -645,3 +582,677 @@ def pools_closed_by_personal_credits(*, account) -> list:
         .select_related("organization")
         .order_by("organization__name")
     ]
+
+
+# --- The credit pages' reads, in one statement each ---------------------------------------
+# Cloud credits and My credits show a dozen sections. Read through the ORM, each section was
+# a query of its own whose building and model instances cost more than the database's work;
+# here each section is a scalar subquery (a figure, or its rows as JSON), the sections a page
+# shows are read together in one statement, and the rows come back as plain tuples.
+
+KIND_LABELS = dict(EntryKind.choices)
+ORIGIN_LABELS = dict(LotOrigin.choices)
+REQUEST_STATE_LABELS = dict(CreditRequestState.choices)
+_WINDOW_AHEAD = 10
+
+
+class Person(NamedTuple):
+    name: str
+    email: str
+
+
+class Named(NamedTuple):
+    id: int
+    name: str
+
+
+class LotRow(NamedTuple):
+    origin: str
+    origin_label: str
+    amount: Decimal
+    remaining: Decimal
+    arrived_at: datetime
+    expires_at: datetime | None
+
+
+class HoldRow(NamedTuple):
+    """A running job: `email` of its member on the pool's page, the `organization` whose pool
+    it draws on (None: personal credits) on the account's own."""
+
+    reference: str
+    amount: Decimal
+    opened_at: datetime
+    expires_at: datetime
+    email: str | None = None
+    organization: str | None = None
+
+
+class HistoryRow(NamedTuple):
+    """A ledger entry: `reference` is its own or its hold's; `email` is the member's (the
+    pool's history), `organization` the pool's name (an account's history; None: personal)."""
+
+    created_at: datetime
+    kind: str
+    kind_label: str
+    amount: Decimal
+    order_id: int | None
+    note: str
+    reference: str | None
+    email: str | None = None
+    organization: str | None = None
+
+
+class RequestRow(NamedTuple):
+    pk: int
+    amount: Decimal
+    created_at: datetime
+    state: str
+    state_label: str
+    reason: str
+
+
+@dataclass(slots=True)
+class AccessRow:
+    """A member's access as the access table shows it; `used_now` as `access_used_now`."""
+
+    pk: int
+    email: str
+    name: str
+    role: str
+    mode: str
+    limit: Decimal | None
+    period: str
+    used_now: Decimal
+    spendable: Decimal = ZERO
+    # Set by the view: its inputs, link and markup, and the form of a row sent back with errors.
+    limit_text: str = ""
+    update_url: str = ""
+    fields_html: str = ""
+    row_html: str = ""
+    form: object = None
+
+    def _spend(self, pool: Decimal) -> "AccessRow":
+        self.spendable = _spendable(self.mode, self.limit, self.used_now, pool)
+        return self
+
+
+@dataclass(slots=True)
+class OpenRequest:
+    """A request waiting for an answer, with the member's access mode now (R29)."""
+
+    pk: int
+    display_name: str
+    email: str
+    amount: Decimal
+    message: str
+    created_at: datetime
+    access_mode: str | None
+    refusal: str | None = None
+
+
+class WindowPage:
+    """A page of rows whose list was counted only up to a window of pages past the one asked
+    for, as `portal.pagination.WindowPaginator` counts (and shows) it: a page past the end
+    shows the last one; `paginator.capped` says the count is a lower bound."""
+
+    def __init__(self, rows: list, *, asked: int, count: int, per_page: int, cap: int):
+        num_pages = max(1, -(-count // per_page))
+        self.object_list = rows
+        self.number = min(asked, num_pages)
+        self.paginator = SimpleNamespace(
+            count=count, num_pages=num_pages, per_page=per_page, capped=count >= cap
+        )
+        self.has_previous = self.number > 1
+        self.has_next = self.number < num_pages
+        self.previous_page_number = self.number - 1
+        self.next_page_number = self.number + 1
+
+
+def _window(prefix: str, number, per_page: int) -> dict:
+    """Parameters of a page: the page asked for, its size and offset, and the rows counted
+    at most (`WindowPaginator`'s window)."""
+    asked = page_number(number)
+    return {
+        f"{prefix}_asked": asked,
+        f"{prefix}_per": per_page,
+        f"{prefix}_offset": (asked - 1) * per_page,
+        f"{prefix}_cap": (asked + _WINDOW_AHEAD) * per_page + 1,
+    }
+
+
+def _page(prefix: str, params: dict, count: int, rows: list) -> WindowPage:
+    return WindowPage(
+        rows,
+        asked=params[f"{prefix}_asked"],
+        count=count,
+        per_page=params[f"{prefix}_per"],
+        cap=params[f"{prefix}_cap"],
+    )
+
+
+def _json(value):
+    return json.loads(value, parse_float=Decimal) if value is not None else None
+
+
+_when = datetime.fromisoformat
+
+
+def _maybe_when(value):
+    return None if value is None else _when(value)
+
+
+def _read(sections: dict[str, str], params: dict, pages=()) -> dict:
+    """The sections (each a scalar subquery: a figure, or JSON as text) in one statement:
+    {name: value}. `pages` name the sections that are pages of rows ([count, rows, ...]).
+
+    A page's offset is given as a number, so that the planner reads the first pages along
+    an index (computed in the statement, it planned for any offset: a sort of every member,
+    30 ms at 100,000). A page asked for past the last one shows the last one, as
+    `Paginator.get_page` does: that takes a second statement, once the rows are counted."""
+    sql = "SELECT " + ",\n".join(f"({section})" for section in sections.values())
+    for _attempt in range(2):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        values = {
+            name: _json(value) if isinstance(value, str) else value
+            for name, value in zip(sections, row, strict=True)
+        }
+        past = [prefix for prefix in pages if _past_the_end(params, prefix, *values[prefix][:2])]
+        if not past:
+            break
+        for prefix in past:
+            count, per_page = values[prefix][0], params[f"{prefix}_per"]
+            params.update(_window(prefix, -(-count // per_page), per_page))
+    return values
+
+
+def _past_the_end(params: dict, prefix: str, count: int, rows: list) -> bool:
+    return not rows and count > 0 and params[f"{prefix}_asked"] > 1
+
+
+_POOL_AVAILABLE = "SELECT " + _AVAILABLE + "FROM credits_wallet w WHERE w.organization_id = %(org)s"
+
+# R23's burn order: the lots that still hold credits, how many, and the first of them.
+_POOL_LOTS = """
+WITH holding AS MATERIALIZED (
+    SELECT l.id, l.origin, l.amount, l.remaining, l.arrived_at, l.expires_at
+    FROM credits_lot l
+    WHERE l.wallet_id = (SELECT id FROM credits_wallet WHERE organization_id = %(org)s)
+      AND l.remaining > 0 AND (l.expires_at IS NULL OR l.expires_at > %(now)s)
+)
+SELECT json_build_array(
+    (SELECT count(*) FROM holding),
+    (SELECT coalesce(json_agg(json_build_array(
+                 s.origin, s.amount, s.remaining, s.arrived_at, s.expires_at)
+             ORDER BY s.expires_at, s.arrived_at, s.id), '[]')
+     FROM (SELECT * FROM holding ORDER BY expires_at, arrived_at, id LIMIT %(lots_shown)s) s)
+)::text
+"""
+
+# R35: the pool's running jobs: how many, what they set aside, and a page of them.
+_POOL_HOLDS = """
+WITH running AS MATERIALIZED (
+    SELECT h.id, h.reference, h.account_id, h.amount, h.opened_at, h.expires_at
+    FROM credits_hold h
+    WHERE h.organization_id = %(org)s AND h.status = 'open' AND h.expires_at > %(now)s
+)
+SELECT json_build_array(
+    (SELECT count(*) FROM running),
+    (SELECT coalesce(json_agg(json_build_array(
+                 s.reference, s.amount, s.opened_at, s.expires_at, a.email)
+             ORDER BY s.expires_at, s.id), '[]')
+     FROM (SELECT * FROM running ORDER BY expires_at, id
+           LIMIT %(holds_per)s OFFSET %(holds_offset)s) s
+     JOIN organizations_account a ON a.id = s.account_id),
+    (SELECT coalesce(sum(amount), 0) FROM running)
+)::text
+"""
+
+# The usage chart's month (UTC) from the usage rollups, at most 31 days and the month's top
+# members whatever the ledger's size; consumptions and their refunds count on the
+# consumption's day, as quota usage does (R22).
+_POOL_USAGE = """
+SELECT json_build_array(
+    (SELECT coalesce(json_agg(json_build_array(d.day, d.consumed)), '[]')
+     FROM credits_poolusageday d
+     WHERE d.organization_id = %(org)s AND d.day >= %(month)s AND d.day < %(month_end)s),
+    (SELECT coalesce(json_agg(json_build_array(s.name, s.email, s.consumed)
+             ORDER BY s.consumed DESC, s.account_id), '[]')
+     FROM (SELECT a.name, a.email, u.consumed, u.account_id
+           FROM credits_memberusagemonth u JOIN organizations_account a ON a.id = u.account_id
+           WHERE u.organization_id = %(org)s AND u.month = %(month)s AND u.consumed > 0
+           ORDER BY u.consumed DESC, u.account_id LIMIT %(leaders)s) s)
+)::text
+"""
+
+# The access table: every member's access by email, searchable by email or name ({search}),
+# a window of pages counted. "Used now" as `access_used_now`: the cached usage, nothing in a
+# new month, less the open holds past their expiry (R37), read once for the organization.
+_MEMBERS = """
+WITH n AS (
+    SELECT count(*) AS total FROM (
+        SELECT 1 FROM credits_creditaccess ca {join}
+        WHERE ca.organization_id = %(org)s {search} LIMIT %(members_cap)s) w
+), shown AS (
+    SELECT ca.id, ca.account_id, a.email, a.name, m.role, ca.mode, ca."limit", ca.period,
+           ca.period_start, ca.used
+    FROM credits_creditaccess ca
+    JOIN organizations_account a ON a.id = ca.account_id
+    JOIN organizations_membership m ON m.id = ca.membership_id
+    WHERE ca.organization_id = %(org)s {search} {only}
+    ORDER BY a.email, ca.id
+    LIMIT %(members_per)s OFFSET %(members_offset)s
+), expired AS MATERIALIZED (
+    SELECT h.account_id, h.opened_at, h.amount FROM credits_hold h
+    WHERE h.organization_id = %(org)s AND h.status = 'open' AND h.expires_at <= %(now)s
+)
+SELECT json_build_array(
+    (SELECT total FROM n),
+    coalesce(json_agg(json_build_array(
+        s.id, s.email, s.name, s.role, s.mode, s."limit", s.period,
+        CASE WHEN s.period = 'monthly' AND s.period_start IS DISTINCT FROM %(month_start)s
+             THEN 0.00
+             ELSE greatest(s.used - coalesce(
+                 (SELECT sum(x.amount) FROM expired x
+                  WHERE x.account_id = s.account_id
+                    AND (s.period <> 'monthly' OR x.opened_at >= %(month_start)s)), 0), 0.00)
+        END
+    ) ORDER BY s.email, s.id), '[]')
+)::text
+FROM shown s
+"""
+
+# The pool's ledger, newest first, a window of pages counted. The pool's wallet id as a
+# scalar subquery, so that the (wallet, -created_at, -id) index serves the page directly; a
+# join on the wallet would sort a million entries first.
+_POOL_HISTORY = """
+WITH wallet AS (SELECT id FROM credits_wallet WHERE organization_id = %(org)s),
+n AS (
+    SELECT count(*) AS total FROM (
+        SELECT 1 FROM credits_ledgerentry e WHERE e.wallet_id = (SELECT id FROM wallet)
+        LIMIT %(history_cap)s) w
+), shown AS (
+    SELECT e.id, e.created_at, e.kind, e.amount, e.order_id, e.note, e.reference, e.hold_id,
+           e.account_id
+    FROM credits_ledgerentry e WHERE e.wallet_id = (SELECT id FROM wallet)
+    ORDER BY e.created_at DESC, e.id DESC
+    LIMIT %(history_per)s OFFSET %(history_offset)s
+)
+SELECT json_build_array(
+    (SELECT total FROM n),
+    coalesce(json_agg(json_build_array(
+        s.created_at, s.kind, s.amount, s.order_id, s.note,
+        CASE WHEN s.reference <> '' THEN s.reference
+             WHEN s.hold_id IS NOT NULL THEN h.reference END,
+        a.email
+    ) ORDER BY s.created_at DESC, s.id DESC), '[]')
+)::text
+FROM shown s
+LEFT JOIN organizations_account a ON a.id = s.account_id
+LEFT JOIN credits_hold h ON h.id = s.hold_id
+"""
+
+# R29: the requests waiting for an answer, newest first, with the member's access mode now.
+_POOL_REQUESTS = """
+SELECT coalesce(json_agg(json_build_array(
+           s.id, s.name, s.email, s.amount, s.message, s.created_at, s.mode)
+       ORDER BY s.created_at DESC, s.id DESC), '[]')::text
+FROM (
+    SELECT r.id, a.name, a.email, r.amount, r.message, r.created_at,
+           (SELECT ca.mode FROM credits_creditaccess ca
+            WHERE ca.account_id = r.account_id AND ca.organization_id = r.organization_id
+            LIMIT 1) AS mode
+    FROM credits_creditrequest r JOIN organizations_account a ON a.id = r.account_id
+    WHERE r.organization_id = %(org)s AND r.state = 'open'
+    ORDER BY r.created_at DESC, r.id DESC LIMIT %(requests_shown)s
+) s
+"""
+
+
+def _members_sql(query: str, params: dict, only: int | None = None) -> str:
+    """The access table's section; `query` searches email and name as `icontains` does."""
+    search = join = only_sql = ""
+    if query:
+        params["members_like"] = f"%{connection.ops.prep_for_like_query(query)}%"
+        search = (
+            "AND (UPPER(a.email::text) LIKE UPPER(%(members_like)s)"
+            " OR UPPER(a.name::text) LIKE UPPER(%(members_like)s))"
+        )
+        join = "JOIN organizations_account a ON a.id = ca.account_id"
+    if only is not None:
+        params["members_only"] = only
+        only_sql = "AND ca.id = %(members_only)s"
+    return _MEMBERS.format(join=join, search=search, only=only_sql)
+
+
+def _access_rows(rows, pool: Decimal) -> list[AccessRow]:
+    return [
+        AccessRow(pk, email, name, role, mode, limit, period, used_now)._spend(pool)
+        for pk, email, name, role, mode, limit, period, used_now in rows
+    ]
+
+
+def _spendable(mode: str, limit, used_now: Decimal, pool: Decimal) -> Decimal:
+    """As `access_spendable`, from the figures the pages read."""
+    if mode == AccessMode.UNLIMITED:
+        return pool
+    if mode == AccessMode.QUOTA:
+        return max(min(limit - used_now, pool), ZERO)
+    return ZERO
+
+
+def _history_rows(rows, *, personal: bool) -> list[HistoryRow]:
+    labels = KIND_LABELS
+    if personal:
+        return [
+            HistoryRow(_when(at), kind, labels[kind], amount, order, note, ref, None, source)
+            for at, kind, amount, order, note, ref, source in rows
+        ]
+    return [
+        HistoryRow(_when(at), kind, labels[kind], amount, order, note, ref, email)
+        for at, kind, amount, order, note, ref, email in rows
+    ]
+
+
+def _lot_rows(rows) -> list[LotRow]:
+    return [
+        LotRow(origin, ORIGIN_LABELS[origin], amount, remaining, _when(arrived), _maybe_when(ends))
+        for origin, amount, remaining, arrived, ends in rows
+    ]
+
+
+def _open_requests(value) -> list[OpenRequest]:
+    return [
+        OpenRequest(pk, name or email, email, amount, message, _when(created_at), mode)
+        for pk, name, email, amount, message, created_at, mode in value
+    ]
+
+
+def _usage_month(value, month: date) -> dict:
+    """The chart's month: every day's net consumption (none: zero) and its top members."""
+    days, leaders = value
+    per_day = {date.fromisoformat(day): consumed for day, consumed in days}
+    end = next_month(month)
+    return {
+        "month": month,
+        "days": [
+            {"day": day, "total": per_day.get(day, ZERO)}
+            for day in (month + timedelta(days=n) for n in range((end - month).days))
+        ],
+        "leaders": [(Person(name, email), consumed) for name, email, consumed in leaders],
+        "total": sum(per_day.values(), ZERO),
+    }
+
+
+def _pool_params(organization_id: int, now: datetime) -> dict:
+    return {
+        "org": organization_id,
+        "now": now,
+        "month_start": current_period_start(QuotaPeriod.MONTHLY, now),
+    }
+
+
+def pool_page(
+    *,
+    organization_id: int,
+    now: datetime,
+    month: date,
+    holds_page,
+    holds_per_page: int,
+    lots_shown: int,
+    query: str,
+    members_page,
+    members_per_page: int,
+    history_page,
+    history_per_page: int,
+    requests_shown: int,
+    leaders: int = 5,
+) -> dict:
+    """Everything the Cloud credits page shows (R18–R22, R29, R35) in one statement: the
+    pool's balance, its lots, running jobs, month of usage, access table, history and open
+    requests; bounded at any size (pages of rows, windowed counts: rules.md "Performance")."""
+    params = {
+        **_pool_params(organization_id, now),
+        "month": month,
+        "month_end": next_month(month),
+        "lots_shown": lots_shown + 1,
+        "leaders": leaders,
+        "requests_shown": requests_shown,
+        **_window("holds", holds_page, holds_per_page),
+        **_window("members", members_page, members_per_page),
+        **_window("history", history_page, history_per_page),
+    }
+    sections = {
+        "available": _POOL_AVAILABLE,
+        "lots": _POOL_LOTS,
+        "holds": _POOL_HOLDS,
+        "usage": _POOL_USAGE,
+        "members": _members_sql(query, params),
+        "history": _POOL_HISTORY,
+        "requests": _POOL_REQUESTS,
+    }
+    values = _read(sections, params, pages=("holds", "members", "history"))
+    available = exact_cents(values["available"])
+    lots_count, lots = values["lots"]
+    holds_count, holds, held = values["holds"]
+    members_count, members = values["members"]
+    history_count, history = values["history"]
+    return {
+        "available": available,
+        "lots": _lot_rows(lots[:lots_shown]),
+        "lots_more": lots_count - lots_shown if len(lots) > lots_shown else 0,
+        "held": exact_cents(held),
+        # Every running job is counted: never more than the jobs rendering.
+        "holds": WindowPage(
+            [
+                HoldRow(ref, amount, _when(opened), _when(ends), email)
+                for ref, amount, opened, ends, email in holds
+            ],
+            asked=params["holds_asked"],
+            count=holds_count,
+            per_page=holds_per_page,
+            cap=holds_count + 1,
+        ),
+        "usage": _usage_month(values["usage"], month),
+        "members": _page("members", params, members_count, _access_rows(members, available)),
+        "history": _page("history", params, history_count, _history_rows(history, personal=False)),
+        "requests": _open_requests(values["requests"]),
+    }
+
+
+def pool_members(*, organization_id: int, now: datetime, query: str, page, per_page: int):
+    """The access table alone (a search or a page of it): a page of `AccessRow`."""
+    params = {**_pool_params(organization_id, now), **_window("members", page, per_page)}
+    sections = {"available": _POOL_AVAILABLE, "members": _members_sql(query, params)}
+    values = _read(sections, params, pages=("members",))
+    count, rows = values["members"]
+    return _page("members", params, count, _access_rows(rows, exact_cents(values["available"])))
+
+
+def pool_access_row(*, organization_id: int, access_id: int, now: datetime) -> AccessRow:
+    """One member's row of the access table, as the table shows it."""
+    params = {**_pool_params(organization_id, now), **_window("members", 1, 1)}
+    sections = {"available": _POOL_AVAILABLE, "members": _members_sql("", params, access_id)}
+    values = _read(sections, params)
+    _count, rows = values["members"]
+    return _access_rows(rows, exact_cents(values["available"]))[0]
+
+
+def pool_requests(*, organization_id: int, shown: int) -> list[OpenRequest]:
+    """R29: the requests waiting for an answer, newest first."""
+    values = _read({"requests": _POOL_REQUESTS}, {"org": organization_id, "requests_shown": shown})
+    return _open_requests(values["requests"])
+
+
+# --- My credits (R31) ---------------------------------------------------------------------
+
+# The account's enabled access, where it draws on (R21: at most one), what the account can
+# spend and every list the page shows but its history; "used now" as `access_used_now`, the
+# pool only read when personal credits are not spent first (R23).
+_MY_CREDITS = f"""
+WITH acc AS (
+    SELECT ca.mode, ca."limit", ca.period, ca.period_start, ca.used, ca.organization_id,
+           o.name
+    FROM credits_creditaccess ca JOIN organizations_organization o ON o.id = ca.organization_id
+    WHERE ca.account_id = %(account)s AND ca.mode <> 'disabled'
+    ORDER BY ca.id LIMIT 1
+), own AS (
+    SELECT w.id, {_AVAILABLE} AS available
+    FROM credits_wallet w WHERE w.account_id = %(account)s
+)
+SELECT
+    (SELECT id FROM own),
+    (SELECT available FROM own),
+    (SELECT json_build_array(
+         acc.mode, acc."limit", acc.period, acc.organization_id, acc.name,
+         CASE WHEN acc.period = 'monthly' AND acc.period_start IS DISTINCT FROM %(month_start)s
+              THEN 0.00
+              ELSE greatest(acc.used - coalesce(
+                  (SELECT sum(h.amount) FROM credits_hold h
+                   WHERE h.organization_id = acc.organization_id AND h.account_id = %(account)s
+                     AND h.status = 'open' AND h.expires_at <= %(now)s
+                     AND (acc.period <> 'monthly' OR h.opened_at >= %(month_start)s)), 0), 0.00)
+         END,
+         CASE WHEN coalesce((SELECT available FROM own), 0) <= 0 THEN
+             (SELECT {_AVAILABLE} FROM credits_wallet w
+              WHERE w.organization_id = acc.organization_id)
+         END)
+     FROM acc)::text,
+    (SELECT coalesce(json_agg(json_build_array(
+                 l.origin, l.amount, l.remaining, l.arrived_at, l.expires_at)
+             ORDER BY l.expires_at, l.arrived_at, l.id), '[]')
+     FROM credits_lot l WHERE l.wallet_id = (SELECT id FROM own))::text,
+    (SELECT coalesce(json_agg(json_build_array(
+                 s.reference, s.amount, s.opened_at, s.expires_at, o.name)
+             ORDER BY s.expires_at, s.id), '[]')
+     FROM (SELECT h.id, h.reference, h.amount, h.opened_at, h.expires_at, h.organization_id
+           FROM credits_hold h
+           WHERE h.account_id = %(account)s AND h.status = 'open' AND h.expires_at > %(now)s
+           ORDER BY h.expires_at, h.id LIMIT %(holds_shown)s) s
+     LEFT JOIN organizations_organization o ON o.id = s.organization_id)::text,
+    (SELECT coalesce(json_agg(json_build_array(
+                 s.id, s.amount, s.created_at, s.state, s.reason)
+             ORDER BY s.created_at DESC, s.id DESC), '[]')
+     FROM (SELECT r.id, r.amount, r.created_at, r.state, r.reason
+           FROM credits_creditrequest r WHERE r.account_id = %(account)s
+           ORDER BY r.created_at DESC, r.id DESC LIMIT %(requests_shown)s) s)::text,
+    CASE WHEN NOT EXISTS (SELECT FROM acc) THEN
+        (SELECT json_build_array(o.id, o.name)
+         FROM organizations_membership m
+         JOIN organizations_organization o ON o.id = m.organization_id
+         WHERE m.account_id = %(account)s AND m.role = 'member'
+         ORDER BY m.id LIMIT 1)::text
+    END,
+    CASE WHEN NOT EXISTS (SELECT FROM acc) THEN
+        (SELECT coalesce(json_agg(o.name ORDER BY o.name), '[]')
+         FROM credits_creditaccess ca
+         JOIN organizations_organization o ON o.id = ca.organization_id
+         WHERE ca.account_id = %(account)s AND ca.mode = 'disabled')::text
+    END
+"""
+
+# The account's own history, newest first, a window of pages counted: its personal wallet,
+# by the wallet's id read first (given as a subquery, the planner cannot tell a personal
+# wallet from a pool of a million entries and scans the ledger), and what it drew from a pool.
+_MY_HISTORY = """
+WITH n AS (
+    SELECT count(*) AS total FROM (
+        SELECT 1 FROM credits_ledgerentry e WHERE {own} LIMIT %(history_cap)s) w
+), shown AS (
+    SELECT e.id, e.created_at, e.kind, e.amount, e.order_id, e.note, e.reference, e.hold_id,
+           e.organization_id
+    FROM credits_ledgerentry e WHERE {own}
+    ORDER BY e.created_at DESC, e.id DESC
+    LIMIT %(history_per)s OFFSET %(history_offset)s
+)
+SELECT json_build_array(
+    (SELECT total FROM n),
+    coalesce(json_agg(json_build_array(
+        s.created_at, s.kind, s.amount, s.order_id, s.note,
+        CASE WHEN s.reference <> '' THEN s.reference
+             WHEN s.hold_id IS NOT NULL THEN h.reference END,
+        o.name
+    ) ORDER BY s.created_at DESC, s.id DESC), '[]')
+)::text
+FROM shown s
+LEFT JOIN organizations_organization o ON o.id = s.organization_id
+LEFT JOIN credits_hold h ON h.id = s.hold_id
+"""
+_DRAWN = "(e.account_id = %(account)s AND e.kind IN ('consumption', 'refund', 'hold', 'release'))"
+
+
+class MyAccess(NamedTuple):
+    mode: str
+    limit: Decimal | None
+    period: str
+
+
+def my_credits_page(
+    *,
+    account_id: int,
+    now: datetime,
+    history_page,
+    history_per_page: int,
+    holds_shown: int,
+    requests_shown: int,
+) -> dict:
+    """Everything My credits shows (R22, R23, R29, R31, R35), in two statements: the account's
+    source and what it can spend (as `account_spendable`), its lots, running jobs, requests,
+    the organization it may ask, and a page of its history."""
+    params = {
+        "account": account_id,
+        "now": now,
+        "month_start": current_period_start(QuotaPeriod.MONTHLY, now),
+        "holds_shown": holds_shown,
+        "requests_shown": requests_shown,
+        **_window("history", history_page, history_per_page),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_MY_CREDITS, params)
+        wallet_id, personal, access, lots, holds, requests, member_of, closed = cursor.fetchone()
+    own = _DRAWN if wallet_id is None else f"(e.wallet_id = %(wallet)s OR {_DRAWN})"
+    params["wallet"] = wallet_id
+    history_count, history = _read(
+        {"history": _MY_HISTORY.format(own=own)}, params, pages=("history",)
+    )["history"]
+    personal = exact_cents(personal)
+    summary = {
+        "source": None,
+        "available": ZERO,
+        "quota": None,
+        "personal_available": personal,
+        "access": None,
+        "organization": None,
+        "pool_available": None,
+    }
+    if access is not None:
+        mode, limit, period, organization_id, name, used_now, pool = _json(access)
+        summary["access"] = MyAccess(mode, limit, period)
+        summary["organization"] = Named(organization_id, name)
+    if personal > 0:
+        summary.update(source="personal", available=personal)
+    elif access is not None:
+        pool = exact_cents(pool)
+        available = _spendable(mode, limit, used_now, pool)
+        summary.update(source="organization", available=available, pool_available=pool)
+        if mode == AccessMode.QUOTA:
+            summary["quota"] = {"limit": limit, "used": used_now, "period": period}
+    member_of = _json(member_of)
+    return {
+        "summary": summary,
+        "lots": _lot_rows(_json(lots)),
+        "holds": [
+            HoldRow(reference, amount, _when(opened), _when(expires), None, organization)
+            for reference, amount, opened, expires, organization in _json(holds)
+        ],
+        "requests": [
+            RequestRow(pk, amount, _when(created), state, REQUEST_STATE_LABELS[state], reason)
+            for pk, amount, created, state, reason in _json(requests)
+        ],
+        # The organization it may ask for access (R29): its pool's, else the first it is a
+        # user of; and R21's pools closed while it has personal credits.
+        "member_of": Named(*member_of) if member_of else None,
+        "closed_pools": _json(closed) or [],
+        "history": _page("history", params, history_count, _history_rows(history, personal=True)),
+    }

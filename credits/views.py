@@ -12,7 +12,6 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import floatformat
@@ -44,13 +43,14 @@ from organizations.permissions import org_admin_required
 from portal import errors
 from portal.amounts import format_amount
 from portal.links import csrf_input, url_maker
-from portal.pagination import WindowPaginator, page_number
 from portal.text import money
 
 MEMBERS_PER_PAGE = 25
 HISTORY_PER_PAGE = 20
 HOLDS_PER_PAGE = 10
 LOTS_SHOWN = 10
+REQUESTS_SHOWN = 50
+MY_REQUESTS_SHOWN = 5
 # The usage chart goes back month by month to here; further is not a date anyone means.
 CHART_FIRST_MONTH = date(2000, 1, 1)
 
@@ -83,14 +83,6 @@ def _signed(amount) -> str:
     )
 
 
-def _reference(entry) -> str:
-    if entry.reference:
-        return format_html('<span class="code">{}</span>', entry.reference)
-    if entry.hold_id:
-        return format_html('<span class="code">{}</span>', entry.hold.reference)
-    return "—"
-
-
 _HISTORY_ROW = (
     "<tr>\n"
     '  <td data-label="When">{when}</td>\n'
@@ -102,10 +94,10 @@ _HISTORY_ROW = (
 )
 
 
-def _history_row_html(entry, receipt, *, personal: bool) -> str:
+def _history_row_html(entry: selectors.HistoryRow, receipt, *, personal: bool) -> str:
     """A row of the history: the pool's (`history-row` of org_credits.html) or, with
     `personal`, an account's (`history-row` of my_credits.html)."""
-    with_order = entry.order_id and not (personal and entry.organization_id)
+    with_order = entry.order_id and not (personal and entry.organization is not None)
     if with_order:
         extra = format_html(
             ' <a class="small" href="{}">Order #{}</a>', receipt(entry.order_id), entry.order_id
@@ -116,28 +108,30 @@ def _history_row_html(entry, receipt, *, personal: bool) -> str:
         extra = ""
     if personal:
         who_label = "Source"
-        who = entry.organization.name if entry.organization_id else "Personal"
+        who = entry.organization if entry.organization is not None else "Personal"
     else:
         who_label = "Member"
-        who = (entry.account.email if entry.account_id else "") or "—"
+        who = entry.email or "—"
     return format_html(
         _HISTORY_ROW,
         when=_when(entry.created_at),
-        what=entry.get_kind_display(),
+        what=entry.kind_label,
         extra=extra,
         who_label=who_label,
         who=who,
-        reference=_reference(entry),
+        reference=format_html('<span class="code">{}</span>', entry.reference)
+        if entry.reference is not None
+        else "—",
         credits=_signed(entry.amount),
     )
 
 
-def _history_rows(page, *, personal: bool = False):
-    """Gives each entry of a history page its markup (`row_html`)."""
+def _history_html(entries, *, personal: bool = False) -> str:
+    """The rows of a page of history, written out."""
     receipt = url_maker("billing:receipt")
-    for entry in page.object_list:
-        entry.row_html = _history_row_html(entry, receipt, personal=personal)
-    return page
+    return mark_safe(
+        "".join(_history_row_html(entry, receipt, personal=personal) for entry in entries)
+    )
 
 
 _HOLD_ROW = (
@@ -150,15 +144,15 @@ _HOLD_ROW = (
 )
 
 
-def _hold_row_html(hold, *, personal: bool) -> str:
+def _hold_row_html(hold: selectors.HoldRow, *, personal: bool) -> str:
     """A running job: the pool's (`hold-row` of org_credits.html: member, then job) or, with
     `personal`, the account's own (`hold-row` of my_credits.html: job, then where from)."""
     job = format_html('<td data-label="Job"><span class="code">{}</span></td>', hold.reference)
     if personal:
-        source = hold.organization.name if hold.organization_id else "Personal"
+        source = hold.organization if hold.organization is not None else "Personal"
         first = format_html('{}\n  <td data-label="From">{}</td>', job, source)
     else:
-        first = format_html('<td data-label="Member">{}</td>\n  {}', hold.account.email, job)
+        first = format_html('<td data-label="Member">{}</td>\n  {}', hold.email, job)
     return format_html(
         _HOLD_ROW,
         first=first,
@@ -168,10 +162,8 @@ def _hold_row_html(hold, *, personal: bool) -> str:
     )
 
 
-def _hold_rows(holds, *, personal: bool = False):
-    for hold in holds:
-        hold.row_html = _hold_row_html(hold, personal=personal)
-    return holds
+def _holds_html(holds, *, personal: bool = False) -> str:
+    return mark_safe("".join(_hold_row_html(hold, personal=personal) for hold in holds))
 
 
 def _day_row_html(day) -> str:
@@ -231,42 +223,38 @@ def _empty_bulk_form() -> AccessForm:
 
 
 def _my_context(request, **forms):
-    account = request.user
-    summary = selectors.account_spendable(account)
-    access = summary["access"]
-    lots = list(selectors.lots_for_owner(account=account))
-    # A window of pages is counted, not the whole history (rules.md "Performance").
-    history = WindowPaginator(
-        selectors.history_for_account(account=account),
-        HISTORY_PER_PAGE,
-        number=request.GET.get("page"),
+    now = timezone.now()
+    data = selectors.my_credits_page(
+        account_id=request.user.pk,
+        now=now,
+        # A window of pages is counted, not the whole history (rules.md "Performance").
+        history_page=request.GET.get("page"),
+        history_per_page=HISTORY_PER_PAGE,
+        holds_shown=HOLDS_PER_PAGE + 1,
+        requests_shown=MY_REQUESTS_SHOWN,
     )
-    membership_org = summary["organization"]
-    if membership_org is None:
-        membership = (
-            account.memberships.filter(role="member").select_related("organization").first()
-        )
-        membership_org = membership.organization if membership else None
+    summary = data["summary"]
+    access = summary["access"]
     quota = summary["quota"]
+    lots = data["lots"]
+    holds = data["holds"]
     return {
         "summary": summary,
         # R35: the account's jobs still rendering, with what they set aside.
-        "holds": _hold_rows(
-            list(selectors.open_holds(account=account)[: HOLDS_PER_PAGE + 1]), personal=True
-        ),
+        "holds": holds,
+        "hold_rows": _holds_html(holds[:HOLDS_PER_PAGE], personal=True),
         "access": access,
         "quota": quota,
         "quota_meter": _meter(quota["used"], quota["limit"]) if quota else None,
         "lots": lots,
         "trial_available": access is None
         and not any(lot.origin == LotOrigin.TRIAL for lot in lots),
-        "history": _history_rows(history.get_page(request.GET.get("page")), personal=True),
-        "request_organization": membership_org,
+        "history": data["history"],
+        "history_rows": _history_html(data["history"].object_list, personal=True),
+        "request_organization": summary["organization"] or data["member_of"],
         # R21: the pools this account could be given, but not while it has personal credits.
-        "closed_pools": selectors.pools_closed_by_personal_credits(account=account)
-        if access is None
-        else [],
-        "my_requests": selectors.requests_for_account(account=account),
+        "closed_pools": data["closed_pools"],
+        "my_requests": data["requests"],
         "purchase_form": forms.get("purchase_form") or PurchaseForm(prefix="buy"),
         "purchase_fields": None
         if forms.get("purchase_form")
@@ -277,7 +265,7 @@ def _my_context(request, **forms):
         if forms.get("request_form")
         else _empty_form_html("credits/my_credits.html#request-fields"),
         "trial_credits": settings.TRIAL_CREDITS,
-        "now": timezone.now(),
+        "now": now,
     }
 
 
@@ -474,19 +462,19 @@ _ACCESS_ROW = (
 )
 
 
-def _access_row_html(access, csrf: str) -> str:
+def _access_row_html(access: selectors.AccessRow, csrf: str) -> str:
     """The whole row as the `access-row` partial renders it (without errors), written out
     because a page has 25 of them: through the template they were a third of the page's
     rendering. tests/credits/test_views.py compares the two."""
     return format_html(
         _ACCESS_ROW,
         pk=access.pk,
-        email=access.account.email,
+        email=access.email,
         admin=mark_safe('<span class="badge badge--accent">Administrator</span>')
-        if access.membership.role == "admin"
+        if access.role == "admin"
         else "",
-        name=format_html('<span class="muted small member-name">{}</span>', access.account.name)
-        if access.account.name
+        name=format_html('<span class="muted small member-name">{}</span>', access.name)
+        if access.name
         else "",
         url=access.update_url,
         csrf=csrf,
@@ -499,69 +487,54 @@ def _access_row_html(access, csrf: str) -> str:
     )
 
 
-def _access_rows(accesses, pool, csrf: str | None = None):
-    """The member rows of the access table, with their inputs and links ready; `form` is set
-    only on a row that comes back with errors. With `csrf`, each row's whole markup too
-    (`row_html`), for the full table."""
-    rows = []
+def _access_rows(accesses: list[selectors.AccessRow], csrf: str | None = None):
+    """The member rows of the access table with their inputs and links ready; with `csrf`,
+    each row's whole markup too (`row_html`), for the full table."""
     update_url = url_maker("credits:org_access_update")
-    expired_held = None
     for access in accesses:
-        if expired_held is None:
-            expired_held = selectors.expired_held_by_account(organization=access.organization_id)
         access.update_url = update_url(access.pk)
-        access.used_now = selectors.access_used_now(access, expired_held=expired_held)
-        access.spendable = selectors.access_spendable(access, pool, expired_held=expired_held)
         access.limit_text = format_amount(access.limit) or ""
         access.fields_html = _access_fields_html(access)
-        access.form = None
         if csrf is not None:
             access.row_html = _access_row_html(access, csrf)
-        rows.append(access)
-    return rows
-
-
-def _members_page(request, organization, pool):
-    query = request.GET.get("q", "").strip()[:100]
-    accesses = selectors.accesses_for_org(organization=organization, query=query)
-    # Counting every member's access on each view grows with the organization (18 ms at
-    # 100,000 members); a window of pages past the one shown is counted, as for the history.
-    number = request.GET.get("page")
-    page = WindowPaginator(accesses, MEMBERS_PER_PAGE, number=number).get_page(number)
-    page.object_list = _access_rows(page.object_list, pool, csrf_input(request))
-    return page, query
+    return accesses
 
 
 def _org_context(request, *, purchase_form=None, bulk_form=None):
     organization = request.organization
     now = timezone.now()
-    pool = selectors.pool_available(organization=organization, moment=now)
-    # The lots that still hold credits, soonest expiry first (R23's burn order): a pool that
-    # buys every week has dozens; the page lists the first few and counts the rest.
-    holding = selectors.lots_for_owner(organization=organization).filter(
-        selectors.unexpired_lots_q(now), remaining__gt=0
+    # Everything below the forms in one statement (credits.selectors.pool_page).
+    query = request.GET.get("q", "").strip()[:100]
+    data = selectors.pool_page(
+        organization_id=organization.pk,
+        now=now,
+        month=_chart_month(request, now),
+        holds_page=request.GET.get("jp"),
+        holds_per_page=HOLDS_PER_PAGE,
+        # The lots that still hold credits, soonest expiry first (R23's burn order): a pool
+        # that buys every week has dozens; the page lists the first few and counts the rest.
+        lots_shown=LOTS_SHOWN,
+        query=query,
+        # Counting every member's access, or a million entries, on each view grows with the
+        # organization: a window of pages past the one shown is counted.
+        members_page=request.GET.get("page"),
+        members_per_page=MEMBERS_PER_PAGE,
+        history_page=request.GET.get("hp"),
+        history_per_page=HISTORY_PER_PAGE,
+        requests_shown=REQUESTS_SHOWN,
     )
-    lots = list(holding[: LOTS_SHOWN + 1])
-    lots_more = holding.count() - LOTS_SHOWN if len(lots) > LOTS_SHOWN else 0
-    page, query = _members_page(request, organization, pool)
-    # A million entries are not counted on every view: a window of pages is.
-    history = WindowPaginator(
-        selectors.history_for_org(organization=organization),
-        HISTORY_PER_PAGE,
-        number=request.GET.get("hp"),
-    )
-    chart = selectors.pool_usage_month(organization=organization, month=_chart_month(request, now))
+    pool = data["available"]
+    page = data["members"]
+    _access_rows(page.object_list, csrf_input(request))
     threshold = organization.low_balance_threshold
-    holds = Paginator(selectors.open_holds(organization=organization, moment=now), HOLDS_PER_PAGE)
-    holds_page = holds.get_page(page_number(request.GET.get("jp")))
-    _hold_rows(holds_page.object_list)
     return {
         "organization": organization,
         "pool": pool,
-        "held": selectors.held_total(organization=organization, moment=now),
-        "holds": holds_page,
-        "lots": lots[:LOTS_SHOWN],
-        "lots_more": lots_more,
+        "held": data["held"],
+        "holds": data["holds"],
+        "hold_rows": _holds_html(data["holds"].object_list),
+        "lots": data["lots"],
+        "lots_more": data["lots_more"],
         "threshold": threshold,
         "below_threshold": threshold is not None and pool < threshold,
         "purchase_form": purchase_form or PurchaseForm(prefix="buy"),
@@ -576,19 +549,35 @@ def _org_context(request, *, purchase_form=None, bulk_form=None):
         "page": page,
         "query": query,
         "query_prefix": f"q={query}&" if query else "",
-        "history": _history_rows(history.get_page(request.GET.get("hp"))),
-        "chart": _chart_geometry(chart, today=now.date()),
-        **_requests_context(organization),
+        "history": data["history"],
+        "history_rows": _history_html(data["history"].object_list),
+        "chart": _chart_geometry(data["usage"], today=now.date()),
+        "requests": data["requests"],
     }
+
+
+def _member_table_context(request) -> dict:
+    """What the access table alone needs (a search or another page of it, through htmx)."""
+    query = request.GET.get("q", "").strip()[:100]
+    page = selectors.pool_members(
+        organization_id=request.organization.pk,
+        now=timezone.now(),
+        query=query,
+        page=request.GET.get("page"),
+        per_page=MEMBERS_PER_PAGE,
+    )
+    _access_rows(page.object_list, csrf_input(request))
+    return {"page": page, "query": query, "query_prefix": f"q={query}&" if query else ""}
 
 
 @org_admin_required
 def org_credits(request):
     """R19–R22, R29: pool, lots, purchase, usage chart, access per member, open requests."""
-    template = "credits/org_credits.html"
     if request.htmx and request.htmx.target == "member-table":
-        template += "#member-table"
-    return render(request, template, _org_context(request))
+        return render(
+            request, "credits/org_credits.html#member-table", _member_table_context(request)
+        )
+    return render(request, "credits/org_credits.html", _org_context(request))
 
 
 @org_admin_required
@@ -663,8 +652,10 @@ def org_access_update(request, pk: int):
         for error in form.errors.values():
             messages.error(request, f"{access.account.email}: {' '.join(error)}")
         return redirect("credits:org_credits")
-    pool = selectors.pool_available(organization=organization)
-    row = _access_rows([access], pool)[0]
+    row = selectors.pool_access_row(
+        organization_id=organization.pk, access_id=access.pk, now=timezone.now()
+    )
+    _access_rows([row])
     if status == 422:
         row.form = form
     return render(
@@ -733,7 +724,7 @@ def org_request_answer(request, pk: int, answer: str):
 
 
 def _requests_context(organization, refusals=None) -> dict:
-    pending = list(selectors.open_requests_for_org(organization=organization)[:50])
+    pending = selectors.pool_requests(organization_id=organization.pk, shown=REQUESTS_SHOWN)
     for credit_request in pending:
         credit_request.refusal = (refusals or {}).get(credit_request.pk)
     return {"requests": pending}

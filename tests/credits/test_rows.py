@@ -11,8 +11,8 @@ from django.template.loader import render_to_string
 
 from credits import views
 from credits.forms import CreditRequestForm, PurchaseForm
-from credits.models import EntryKind, Hold, LedgerEntry
-from organizations.models import Account, Organization
+from credits.models import EntryKind
+from credits.selectors import HistoryRow, HoldRow
 
 NASTY = 'Ann "A" <B> & co'
 WHEN = datetime(2026, 3, 4, 23, 30, tzinfo=UTC)
@@ -29,56 +29,60 @@ def assert_same(written, rendered):
     ]
 
 
-def _account(name=NASTY):
-    return Account(pk=7, email="ann+<x>@example.com", name=name)
-
-
 def _entries():
-    organization = Organization(pk=3, name=NASTY)
-    hold = Hold(pk=5, reference='job-<1>"', opened_at=WHEN, expires_at=WHEN)
-    yield LedgerEntry(kind=EntryKind.PURCHASE, amount=D("1234.5"), created_at=WHEN, order_id=42)
-    yield LedgerEntry(
-        kind=EntryKind.PURCHASE,
-        amount=D("10"),
-        created_at=WHEN,
-        order_id=43,
-        organization=organization,
+    """History rows as the pages read them: the pool's shows `email`, an account's own
+    `organization` (None: personal)."""
+    yield HistoryRow(WHEN, EntryKind.PURCHASE, "Purchase", D("1234.5"), 42, "", None)
+    yield HistoryRow(
+        WHEN, EntryKind.PURCHASE, "Purchase", D("10"), 43, "", None, organization=NASTY
     )
-    yield LedgerEntry(
-        kind=EntryKind.CONSUMPTION,
-        amount=D("-0.5"),
-        created_at=WHEN,
-        account=_account(),
-        reference="ref<&>",
-        note="a <note>",
+    yield HistoryRow(
+        WHEN,
+        EntryKind.CONSUMPTION,
+        "Consumption",
+        D("-0.5"),
+        None,
+        "a <note>",
+        "ref<&>",
+        email="ann+<x>@example.com",
+        organization=NASTY,
     )
-    yield LedgerEntry(
-        kind=EntryKind.CONSUMPTION, amount=D("-3"), created_at=WHEN, account=_account(), hold=hold
+    # A capture's consumption shows its hold's reference.
+    yield HistoryRow(
+        WHEN,
+        EntryKind.CONSUMPTION,
+        "Consumption",
+        D("-3"),
+        None,
+        "",
+        'job-<1>"',
+        email="ann+<x>@example.com",
     )
-    yield LedgerEntry(kind=EntryKind.GRANT, amount=D("0"), created_at=WHEN, note="n&te")
+    yield HistoryRow(WHEN, EntryKind.GRANT, "Grant", D("0"), None, "n&te", None)
+    yield HistoryRow(WHEN, EntryKind.REFUND, "Refund", D("12345.678"), 7, "", "", email="")
 
 
 @pytest.mark.parametrize("page", ["org_credits", "my_credits"])
-@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("index", range(6))
 def test_history_row_matches_the_partial(page, index):
     entry = list(_entries())[index]
     personal = page == "my_credits"
     written = views._history_row_html(entry, views.url_maker("billing:receipt"), personal=personal)
     rendered = render_to_string(f"credits/{page}.html#history-row", {"entry": entry})
     assert_same(written, rendered)
+    assert_same(views._history_html([entry], personal=personal), rendered)
 
 
 @pytest.mark.parametrize("page", ["org_credits", "my_credits"])
 @pytest.mark.parametrize("with_organization", [False, True])
 def test_hold_row_matches_the_partial(page, with_organization):
-    hold = Hold(
-        pk=5,
+    hold = HoldRow(
         reference='job-<1>"',
         amount=D("12345.678"),
         opened_at=WHEN,
         expires_at=datetime(2026, 12, 31, 0, 5, tzinfo=UTC),
-        account=_account(),
-        organization=Organization(pk=3, name=NASTY) if with_organization else None,
+        email="ann+<x>@example.com",
+        organization=NASTY if with_organization else None,
     )
     written = views._hold_row_html(hold, personal=page == "my_credits")
     rendered = render_to_string(f"credits/{page}.html#hold-row", {"hold": hold})

@@ -46,13 +46,14 @@ def test_org_page_shows_pool_lots_chart_members_requests(admin_client, busy_org)
 def test_org_page_query_count_does_not_grow_with_members(
     admin_client, organization, busy_org, django_assert_max_num_queries
 ):
-    with django_assert_max_num_queries(16):
+    # The session, the account, the announcements, and the page's one statement.
+    with django_assert_max_num_queries(4):
         admin_client.get(ORG_URL)
     more = [add_member(organization).account for _ in range(30)]
     for account in more[:10]:
         set_access(account, organization, "quota", "5")
         consume(account, "1.00")
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(4):
         response = admin_client.get(ORG_URL)
     assert "Page 1 of 2" in response.content.decode()
 
@@ -315,7 +316,8 @@ def test_my_credits_under_a_quota_shows_what_can_be_spent(
     client, organization, busy_org, django_assert_max_num_queries
 ):
     client.force_login(busy_org[0])
-    with django_assert_max_num_queries(15):
+    # The session, the account, the announcements; the page's summary and its history.
+    with django_assert_max_num_queries(5):
         response = client.get("/credits/")
     html = response.content.decode()
     assert response.status_code == 200
@@ -424,15 +426,19 @@ def test_access_row_inputs_match_the_form_rendering(organization, mode, limit, p
     import re
 
     from django.template.loader import render_to_string
+    from django.utils import timezone
 
-    from credits import views
+    from credits import selectors, views
     from credits.forms import AccessForm
 
     account = add_member(organization).account
     if mode != "disabled":
         set_access(account, organization, mode, limit, period)
     access = access_of(account)
-    row = views._access_rows([access], D("0"))[0]
+    row = selectors.pool_access_row(
+        organization_id=organization.pk, access_id=access.pk, now=timezone.now()
+    )
+    views._access_rows([row])
     written = str(row.fields_html)
     form = AccessForm(
         prefix=f"a{access.pk}",
@@ -459,7 +465,7 @@ def test_access_row_inputs_match_the_form_rendering(organization, mode, limit, p
         ("quota", "1234.50", "none", "member", ""),
     ],
 )
-def test_access_row_matches_the_partial(organization, mode, limit, period, role, name):
+def test_access_row_matches_the_partial(mode, limit, period, role, name):
     """The full access table writes each row out (`views._access_row_html`) instead of
     rendering the `access-row` partial 25 times; the markup must stay what the partial gives
     (the partial still renders the single row an edit sends back)."""
@@ -470,19 +476,24 @@ def test_access_row_matches_the_partial(organization, mode, limit, period, role,
     from django.test import RequestFactory
 
     from credits import views
+    from credits.selectors import AccessRow
 
-    account = add_member(organization).account
-    account.name = name
-    account.save(update_fields=["name"])
-    if mode != "disabled":
-        set_access(account, organization, mode, limit, period)
-    access = access_of(account)
-    access.membership.role = role
+    row = AccessRow(
+        pk=17,
+        email="ann+<x>@example.com",
+        name=name,
+        role=role,
+        mode=mode,
+        limit=None if limit is None else D(limit),
+        period=period,
+        used_now=D("1234.5"),
+        spendable=D("12.5"),
+    )
     request = RequestFactory().get("/")
     request.META["CSRF_COOKIE"] = "x" * 32
     csrf = views.csrf_input(request)
     token = csrf.split('value="')[1].split('"')[0]
-    row = views._access_rows([access], D("12.5"), csrf)[0]
+    views._access_rows([row], csrf)
     rendered = render_to_string(
         "credits/org_credits.html#access-row",
         {"access": row, "csrf_token": token},
@@ -602,3 +613,83 @@ def test_my_credits_says_before_a_purchase_or_trial_that_the_pool_would_wait(cli
     client.force_login(member)
     page = client.get("/credits/").content.decode()
     assert f"You are a user of {organization.name}: while you have personal credits" in page
+
+
+def test_the_pages_read_the_figures_the_selectors_give(organization, org_admin):
+    """Both pages read their figures in a statement of their own; what they show must stay
+    what `pool_available`, `held_total`, `access_used_now`, `access_spendable` and
+    `account_spendable` give (R18, R22, R23), open holds past their expiry included (R37)."""
+    from django.utils import timezone
+
+    from credits import selectors
+    from credits.models import Hold
+    from tests.credits.factories import consume
+
+    members = [add_member(organization).account for _ in range(4)]
+    fund_pool(organization, "200.00")
+    set_access(members[0], organization, "quota", "100", "monthly")
+    set_access(members[1], organization, "unlimited")
+    set_access(members[2], organization, "quota", "30", "none")
+    set_access(org_admin, organization, "quota", "0", "monthly")
+    consume(members[0], "12.00")
+    consume(members[2], "5.00")
+    services.hold_open(email=members[0].email, amount="20", reference="late-0")
+    services.hold_open(email=members[2].email, amount="7", reference="late-2")
+    services.hold_open(email=members[1].email, amount="9", reference="running-1")
+    Hold.objects.filter(reference__startswith="late-").update(expires_at=timezone.now())
+    fund_personal(members[3], "3.00")
+    now = timezone.now()
+    page = selectors.pool_page(
+        organization_id=organization.pk,
+        now=now,
+        month=now.date().replace(day=1),
+        holds_page=1,
+        holds_per_page=10,
+        lots_shown=10,
+        query="",
+        members_page=1,
+        members_per_page=25,
+        history_page=1,
+        history_per_page=20,
+        requests_shown=50,
+    )
+    assert page["available"] == selectors.pool_available(organization=organization, moment=now)
+    assert page["held"] == selectors.held_total(organization=organization, moment=now) == D(9)
+    assert [hold.reference for hold in page["holds"].object_list] == ["running-1"]
+    rows = page["members"].object_list
+    assert len(rows) == 5
+    for row in rows:
+        access = CreditAccess.objects.get(pk=row.pk)
+        assert row.used_now == selectors.access_used_now(access, now), access
+        assert row.spendable == selectors.access_spendable(access, page["available"], now)
+    assert {row.email: row.used_now for row in rows}[members[0].email] == D("12.00")
+    for account in [*members, org_admin, AccountFactory()]:
+        mine = selectors.my_credits_page(
+            account_id=account.pk,
+            now=now,
+            history_page=1,
+            history_per_page=20,
+            holds_shown=11,
+            requests_shown=5,
+        )["summary"]
+        expected = selectors.account_spendable(account, now)
+        for key in ("source", "available", "quota", "personal_available", "pool_available"):
+            assert mine[key] == expected[key], (account, key)
+        assert (mine["access"] is None) == (expected["access"] is None)
+
+
+def test_a_page_past_the_last_shows_the_last(admin_client, busy_org):
+    """As Django's paginator: a page number past the end shows the last page (four members,
+    three entries in the pool's history, one per page here)."""
+    from credits import views
+
+    with (
+        patch.object(views, "MEMBERS_PER_PAGE", 1),
+        patch.object(views, "HISTORY_PER_PAGE", 1),
+    ):
+        html = admin_client.get(ORG_URL + "?page=50&hp=99").content.decode()
+        fragment = admin_client.get(
+            ORG_URL + "?page=7", HTTP_HX_TARGET="member-table", **HTMX
+        ).content.decode()
+    assert "Page 4 of 4</span>" in html and "Page 3 of 3</span>" in html
+    assert "Page 4 of 4</span>" in fragment and "<html" not in fragment
