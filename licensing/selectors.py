@@ -4,10 +4,12 @@ Every list here is either bounded (a page, a catalog) or returned as a queryset 
 caller to paginate, so that pages run a fixed number of queries whatever the data size.
 """
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from django.db.models import Count, Exists, OuterRef, Q, Sum
-from django.db.models.functions import Coalesce
+from django.db import connection
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from licensing.models import License, LicenseKind, Product, SeatTally, active_license_q
@@ -128,39 +130,88 @@ def seat_summary_for_org(*, organization, now=None) -> list[dict]:
     """Per product: active seats, assigned, free, expiring soon, not yet valid, ended.
 
     Added up from the seat tallies (a few rows per order, kept by triggers on the seats; see
-    `SeatTally`) rather than from every seat, then named from the few products.
+    `SeatTally`) rather than from every seat, named from the products in the same statement.
     """
+    return seat_products_for_org(organization=organization, now=now).summary
+
+
+@dataclass(frozen=True)
+class SeatProducts:
+    """What the Licenses page knows of the products: the seat summary (`seat_summary_for_org`),
+    the products for sale as (code, name) in name order, and the product asked for by its
+    code, if there is one."""
+
+    summary: list[dict]
+    for_sale: list[tuple[str, str]]
+    named_id: int | None
+    read: dict[int, tuple]  # id: (id, code, name, active) of every product read
+
+    def selected(self) -> Product | None:
+        """The product whose seats the page shows: the one asked for, else the summary's
+        first; as a model with the fields read (the others deferred)."""
+        pk = self.named_id or (self.summary[0]["product_id"] if self.summary else None)
+        if pk is None:
+            return None
+        return Product.from_db(connection.alias, ["id", "code", "name", "active"], self.read[pk])
+
+
+# The seat tallies added up per product, beside every product that has tallies in the
+# organization, is for sale, or is the one asked for by its code: one statement for the
+# summary, the buy form's choices and the selected product.
+_SEAT_PRODUCTS_SQL = """
+    SELECT p.id, p.code, p.name, p.active, t.product_id IS NOT NULL,
+           t.total, t.assigned, t.expiring, t.upcoming, t.ended
+      FROM licensing_product p
+      LEFT JOIN (
+           SELECT product_id,
+                  COALESCE(SUM(live) FILTER (WHERE valid), 0) AS total,
+                  COALESCE(SUM(assigned) FILTER (WHERE valid), 0) AS assigned,
+                  COALESCE(SUM(live) FILTER (WHERE valid AND ends_at <= %(soon)s), 0)
+                      AS expiring,
+                  COALESCE(SUM(live) FILTER (WHERE starts_at > %(now)s), 0) AS upcoming,
+                  COALESCE(SUM(cancelled), 0)
+                      + COALESCE(SUM(live) FILTER (WHERE ends_at <= %(now)s), 0) AS ended
+             FROM (SELECT product_id, starts_at, ends_at, live, cancelled, assigned,
+                          starts_at <= %(now)s AND (ends_at IS NULL OR ends_at > %(now)s)
+                              AS valid
+                     FROM licensing_seattally
+                    WHERE organization_id = %(organization)s) tally
+            GROUP BY product_id
+      ) t ON t.product_id = p.id
+     WHERE t.product_id IS NOT NULL OR p.active OR p.code = %(code)s
+     ORDER BY p.name, p.id
+"""
+_SUMMARY_KEYS = ("total", "assigned", "expiring", "upcoming", "ended")
+
+
+def seat_products_for_org(*, organization, now=None, code: str = "") -> SeatProducts:
+    """The seat summary of `organization`, the products for sale, and the product whose code
+    is `code` (any product, retired ones included). One query."""
     now = now or timezone.now()
-    valid = Q(starts_at__lte=now) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now))
-
-    def total(field, condition=None):
-        return Coalesce(Sum(field, filter=condition), 0)
-
-    rows = list(
-        SeatTally.objects.filter(organization=organization)
-        .values("product_id")
-        .annotate(
-            total=total("live", valid),
-            assigned=total("assigned", valid),
-            expiring=total("live", valid & Q(ends_at__lte=now + _soon())),
-            upcoming=total("live", Q(starts_at__gt=now)),
-            ended=total("cancelled") + total("live", Q(ends_at__lte=now)),
-        )
-        .order_by()
-    )
-    rows = [row for row in rows if any(row[k] for k in ("total", "upcoming", "ended"))]
-    products = Product.objects.in_bulk([row["product_id"] for row in rows])
-    for row in rows:
-        product = products[row["product_id"]]
-        row.update(
-            {
-                "product__code": product.code,
-                "product__name": product.name,
-                "product__active": product.active,
-                "free": row["total"] - row["assigned"],
-            }
-        )
-    return sorted(rows, key=lambda row: (row["product__name"], row["product_id"]))
+    params = {"organization": organization.pk, "now": now, "soon": now + _soon(), "code": code}
+    with connection.cursor() as cursor:
+        cursor.execute(_SEAT_PRODUCTS_SQL, params)
+        rows = cursor.fetchall()
+    summary, for_sale, named_id = [], [], None
+    read = {row[0]: row[:4] for row in rows}
+    for pk, p_code, name, active, tallied, *counts in rows:
+        if tallied and (counts[0] or counts[3] or counts[4]):  # total, upcoming, ended
+            row = {"product_id": pk, **dict(zip(_SUMMARY_KEYS, counts, strict=True))}
+            row.update(
+                product__code=p_code,
+                product__name=name,
+                product__active=active,
+                free=row["total"] - row["assigned"],
+            )
+            summary.append(row)
+        if active:
+            for_sale.append((p_code, name))
+        if code and p_code == code:
+            named_id = pk
+    # In the order the summary always had (names as Python compares them), while the products
+    # for sale keep the database's order of names, as the buy form always listed them.
+    summary.sort(key=lambda row: (row["product__name"], row["product_id"]))
+    return SeatProducts(summary=summary, for_sale=for_sale, named_id=named_id, read=read)
 
 
 def seat_tally_problems() -> list[str]:
@@ -199,40 +250,156 @@ def seat_tally_problems() -> list[str]:
 
 SEAT_FILTERS = {"all", "free", "assigned", "expiring", "upcoming"}
 
+# The Licenses page's lists are read as plain rows by statements written out here: built by
+# the ORM, their query building and model instances cost more than the statements themselves.
+_ACTIVE = (
+    "{0}.cancelled_at IS NULL AND {0}.starts_at <= %(now)s"
+    " AND ({0}.ends_at IS NULL OR {0}.ends_at > %(now)s)"
+)
+# What `icontains` asks, the way the ORM writes it (the trigram indexes on UPPER(email) and
+# UPPER(name) answer it).
+_ACCOUNT_MATCHES = (
+    "(UPPER(a.email::text) LIKE UPPER(%(like)s) OR UPPER(a.name::text) LIKE UPPER(%(like)s))"
+)
+_SEATS_FROM = f"""
+      FROM licensing_license l
+      LEFT JOIN organizations_membership m ON m.id = l.assignee_id
+      LEFT JOIN organizations_account a ON a.id = m.account_id
+     WHERE l.organization_id = %(organization)s AND l.product_id = %(product)s
+       AND (({_ACTIVE.format("l")}) OR (l.cancelled_at IS NULL AND l.starts_at > %(now)s))
+"""
+_SEAT_STATES = {
+    "all": "",
+    "free": f" AND {_ACTIVE.format('l')} AND l.assignee_id IS NULL",
+    "assigned": " AND l.assignee_id IS NOT NULL",
+    "expiring": f" AND {_ACTIVE.format('l')} AND l.ends_at <= %(soon)s",
+    "upcoming": " AND l.starts_at > %(now)s",
+}
 
-def seats_for_org(*, organization, product, state: str = "all", query: str = "", now=None):
-    """The seats of one product that are active or not yet valid, for a paginated table.
-    Ended and cancelled seats are listed apart (`ended_seats_for_org`)."""
+
+class SeatRow(NamedTuple):
+    """A current seat as the seat table shows it, with its assignee's account if any."""
+
+    pk: int
+    starts_at: datetime
+    ends_at: datetime | None
+    assignee_id: int | None
+    name: str | None
+    email: str | None
+
+
+class EndedSeatRow(NamedTuple):
+    pk: int
+    starts_at: datetime
+    ends_at: datetime | None
+    cancelled_at: datetime | None
+
+    @property
+    def state(self) -> str:
+        return "cancelled" if self.cancelled_at else "expired"
+
+
+class MemberRow(NamedTuple):
+    """A membership with its account's name and email."""
+
+    pk: int
+    name: str
+    email: str
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email
+
+
+class SqlRows:
+    """A list read one page at a time, for a paginator: a slice runs `sql` with its LIMIT and
+    OFFSET (and `upto`, where the page ends), `count()` runs `count_sql` (asked only when the
+    count is not known already)."""
+
+    def __init__(self, sql: str, count_sql: str, params: dict, row):
+        self.sql, self.count_sql, self.params, self.row = sql, count_sql, params, row
+
+    def count(self) -> int:
+        return _fetch(self.count_sql, self.params)[0][0]
+
+    def __getitem__(self, index: slice) -> list:
+        start = index.start or 0
+        limit = max(0, index.stop - start)
+        params = {**self.params, "limit": limit, "offset": start, "upto": start + limit}
+        return [self.row(*values) for values in _fetch(self.sql, params)]
+
+
+def _fetch(sql: str, params: dict) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _like(query: str) -> str:
+    return f"%{connection.ops.prep_for_like_query(query)}%"
+
+
+def seat_rows_for_org(
+    *, organization, product, state: str = "all", query: str = "", now=None
+) -> SqlRows:
+    """The seats of one product that are active or not yet valid, in seat order, for a
+    paginated table, filtered by state and by the assignee's email or name. Ended and
+    cancelled seats are listed apart (`ended_seat_rows_for_org`)."""
     now = now or timezone.now()
-    seats = License.objects.filter(organization=organization, product=product).filter(
-        active_license_q(now) | Q(cancelled_at__isnull=True, starts_at__gt=now)
+    where = (
+        _SEATS_FROM + _SEAT_STATES.get(state, "") + (f" AND {_ACCOUNT_MATCHES}" if query else "")
     )
-    if state == "free":
-        seats = seats.filter(active_license_q(now), assignee__isnull=True)
-    elif state == "assigned":
-        seats = seats.filter(assignee__isnull=False)
-    elif state == "expiring":
-        seats = seats.filter(active_license_q(now), ends_at__lte=now + _soon())
-    elif state == "upcoming":
-        seats = seats.filter(starts_at__gt=now)
-    if query:
-        seats = seats.filter(
-            Q(assignee__account__email__icontains=query)
-            | Q(assignee__account__name__icontains=query)
-        )
-    return seats.select_related("product", "assignee__account").order_by("id")
+    return SqlRows(
+        "SELECT l.id, l.starts_at, l.ends_at, l.assignee_id, a.name, a.email"
+        + where
+        + " ORDER BY l.id LIMIT %(limit)s OFFSET %(offset)s",
+        "SELECT COUNT(*)" + where,
+        {
+            "organization": organization.pk,
+            "product": product.pk,
+            "now": now,
+            "soon": now + _soon(),
+            "like": _like(query) if query else "",
+        },
+        SeatRow,
+    )
 
 
-def ended_seats_for_org(*, organization, product, now=None):
-    """Cancelled seats, and seats that ran out, latest end first. Asked as two parts, each
-    read in order from its own index (`license_cancelled_by_end`, `license_live_by_end`) and
-    merged, so that a page reads its 20 seats and not every seat of the product: with one
-    condition "cancelled or ended" the product's 20,000 current seats were read and dropped."""
-    now = now or timezone.now()
-    seats = License.objects.filter(organization=organization, product=product)
-    cancelled = seats.filter(cancelled_at__isnull=False).order_by()
-    ran_out = seats.filter(cancelled_at__isnull=True, ends_at__lte=now).order_by()
-    return cancelled.union(ran_out, all=True).order_by("-ends_at", "-id")
+# Cancelled seats, and seats that ran out, latest end first. Asked as two parts, each read in
+# order from its own index (`license_cancelled_by_end`, `license_live_by_end`) up to the end
+# of the page asked for, then merged, so that a page reads its 20 seats and not every ended
+# seat of the product: with one condition "cancelled or ended" the product's 20,000 current
+# seats were read and dropped.
+_ENDED_SEATS_SQL = """
+    (SELECT id, starts_at, ends_at, cancelled_at FROM licensing_license
+      WHERE organization_id = %(organization)s AND product_id = %(product)s
+        AND cancelled_at IS NOT NULL
+      ORDER BY ends_at DESC, id DESC LIMIT %(upto)s)
+    UNION ALL
+    (SELECT id, starts_at, ends_at, cancelled_at FROM licensing_license
+      WHERE organization_id = %(organization)s AND product_id = %(product)s
+        AND cancelled_at IS NULL AND ends_at <= %(now)s
+      ORDER BY ends_at DESC, id DESC LIMIT %(upto)s)
+    ORDER BY ends_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
+"""
+_ENDED_SEATS_COUNT_SQL = """
+    SELECT (SELECT COUNT(*) FROM licensing_license
+             WHERE organization_id = %(organization)s AND product_id = %(product)s
+               AND cancelled_at IS NOT NULL)
+         + (SELECT COUNT(*) FROM licensing_license
+             WHERE organization_id = %(organization)s AND product_id = %(product)s
+               AND cancelled_at IS NULL AND ends_at <= %(now)s)
+"""
+
+
+def ended_seat_rows_for_org(*, organization, product, now=None) -> SqlRows:
+    """Cancelled seats and seats that ran out, latest end first."""
+    return SqlRows(
+        _ENDED_SEATS_SQL,
+        _ENDED_SEATS_COUNT_SQL,
+        {"organization": organization.pk, "product": product.pk, "now": now or timezone.now()},
+        EndedSeatRow,
+    )
 
 
 def annotate_seat_states(seats, now=None):
@@ -279,24 +446,51 @@ def member_email_for_input(*, organization, text: str) -> str:
     return matches[0].account.email if len(matches) == 1 else text
 
 
-def members_without_seat(*, organization, product, query: str = "", now=None):
-    """Members holding no active seat of `product`: who a bulk assignment can serve."""
-    now = now or timezone.now()
-    holds = License.objects.filter(assignee=OuterRef("pk"), product=product).filter(
-        active_license_q(now)
-    )
-    members = (
-        Membership.objects.filter(organization=organization)
-        .exclude(Exists(holds))
-        .select_related("account")
-        .order_by("account__email")
-    )
+# Members holding no active seat of the product: who a bulk assignment can serve. The count
+# is of a window of rows (`limit` bounds it, as `WindowPaginator` does) and comes with the page
+# in the same statement.
+_WITHOUT_SEAT = f"""
+     WHERE m.organization_id = %(organization)s
+       AND NOT EXISTS (SELECT 1 FROM licensing_license u
+                        WHERE u.assignee_id = m.id AND u.product_id = %(product)s
+                          AND {_ACTIVE.format("u")})
+"""
+_MEMBERS_WITHOUT_SEAT_SQL = """
+    SELECT seen.n, page.id, page.name, page.email
+      FROM (SELECT COUNT(*) AS n
+              FROM (SELECT 1 FROM organizations_membership m {count_join} {where}
+                     LIMIT %(window)s) w) seen
+      LEFT JOIN (SELECT m.id, a.name, a.email
+                   FROM organizations_membership m
+                   JOIN organizations_account a ON a.id = m.account_id
+                   {where}
+                  ORDER BY a.email LIMIT %(limit)s OFFSET %(offset)s) page ON TRUE
+     ORDER BY page.email
+"""
+
+
+def members_without_seat(
+    *, organization, product, query: str = "", now=None, offset: int, limit: int, window: int
+) -> tuple[int, list[MemberRow]]:
+    """Members holding no active seat of `product`, by email, matching `query` in email or
+    name: how many there are up to `window`, and `limit` of them from `offset`. One query."""
     query = (query or "").strip()
-    if query:
-        members = members.filter(
-            Q(account__email__icontains=query) | Q(account__name__icontains=query)
-        )
-    return members
+    where = _WITHOUT_SEAT + (f" AND {_ACCOUNT_MATCHES}" if query else "")
+    # The count reads the accounts only to match a search.
+    count_join = "JOIN organizations_account a ON a.id = m.account_id" if query else ""
+    rows = _fetch(
+        _MEMBERS_WITHOUT_SEAT_SQL.format(where=where, count_join=count_join),
+        {
+            "organization": organization.pk,
+            "product": product.pk,
+            "now": now or timezone.now(),
+            "like": _like(query) if query else "",
+            "window": window,
+            "limit": limit,
+            "offset": offset,
+        },
+    )
+    return rows[0][0], [MemberRow(*row[1:]) for row in rows if row[1] is not None]
 
 
 def org_licenses_for_api(*, organization, product_code: str = ""):

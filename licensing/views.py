@@ -6,6 +6,7 @@ organization, so another organization's seat is a 404 too.
 """
 
 from datetime import timedelta
+from functools import cache, lru_cache
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.formats import date_format
@@ -42,12 +44,13 @@ from licensing.services import TERM_CHOICES, order_total
 from organizations.permissions import org_admin_required
 from portal import errors
 from portal.links import csrf_input, url_maker
-from portal.pagination import WindowPaginator
+from portal.pagination import page_number
 from portal.text import money
 
 SEATS_PER_PAGE = 25
 ENDED_PER_PAGE = 20
 BULK_MEMBERS_PER_PAGE = 25
+BULK_WINDOW_AHEAD = 10  # pages counted past the one shown, as `WindowPaginator` counts
 MAX_BULK = 100
 
 
@@ -167,16 +170,18 @@ class KnownCountPaginator(Paginator):
             self.count = count  # replaces the cached property's count query
 
 
-def _selected_product(request, summary):
-    """The product whose seats are shown: `?product=CODE`, else the first with seats."""
-    code = request.GET.get("product", "").strip()[:50]
-    if code:
-        product = Product.objects.filter(code=code).first()
-        if product is not None:
-            return product
-    if summary:
-        return Product.objects.filter(pk=summary[0]["product_id"]).first()
-    return None
+class _ReadPage:
+    """A list for a paginator whose page asked for was read already, with its count: a slice
+    is that page, or else (a page number past the end) read by `read(offset, limit)`."""
+
+    def __init__(self, offset: int, rows: list, read):
+        self.offset, self.rows, self.read = offset, rows, read
+
+    def __getitem__(self, index: slice) -> list:
+        start = index.start or 0
+        if start == self.offset:
+            return self.rows[: index.stop - start]
+        return self.read(start, index.stop - start)
 
 
 def _seat_filters(request) -> dict:
@@ -187,77 +192,107 @@ def _seat_filters(request) -> dict:
     }
 
 
-def _licenses_context(request, product=None, summary=None) -> dict:
+def _licenses_context(request, partial: str | None = None) -> tuple[str | None, dict]:
+    """The part to render and its context: for an htmx `partial`, only what that part shows
+    (the product and the addresses always); None and everything for the whole page, which
+    is also what a table's part gets when there is no product to show."""
     organization = request.organization
     now = timezone.now()
-    summary = (
-        selectors.seat_summary_for_org(organization=organization, now=now)
-        if summary is None
-        else summary
+    # The product whose seats are shown: `?product=CODE`, else the first with seats.
+    products = selectors.seat_products_for_org(
+        organization=organization, now=now, code=request.GET.get("product", "").strip()[:50]
     )
-    product = product or _selected_product(request, summary)
+    summary, product = products.summary, products.selected()
+    if product is None and partial != "seat-summary":
+        partial = None
     context = {
         "organization": organization,
         "summary": summary,
         "product": product,
-        "buy_form": SeatPurchaseForm(initial={"product": product.code if product else None}),
         "filters": _seat_filters(request),
     }
-    if product is None:
-        return context
+    if partial is None:
+        context["buy_fields"] = _buy_fields(
+            tuple(products.for_sale), product.code if product else None
+        )
+    if product is None or partial == "seat-summary":
+        return partial, context
     row = next((r for r in summary if r["product_id"] == product.pk), None)
     filters = context["filters"]
-    seats = selectors.seats_for_org(
-        organization=organization,
-        product=product,
-        state=filters["state"],
-        query=filters["q"],
-        now=now,
-    )
-    # The seat counts come from the seat tallies the summary already read, not from
-    # counting a product's seats again (20,000 at 100,000 seats): every current seat when no
-    # filter is set, every ended one always. A filtered table is counted.
-    unfiltered = filters["state"] == "all" and not filters["q"]
-    seat_page = KnownCountPaginator(
-        seats,
-        SEATS_PER_PAGE,
-        count=row["total"] + row["upcoming"] if row and unfiltered else None,
-    ).get_page(request.GET.get("page"))
-    _seat_rows(seat_page.object_list, now, csrf_input(request))
-    ended_page = KnownCountPaginator(
-        selectors.ended_seats_for_org(organization=organization, product=product, now=now),
-        ENDED_PER_PAGE,
-        count=row["ended"] if row else None,
-    ).get_page(request.GET.get("ended_page"))
-    selectors.annotate_seat_states(ended_page.object_list, now)
-    bulk_q = request.GET.get("bulk_q", "").strip()[:100]
-    # Members without a seat of the product: at 10,000 members, counting them all is an
-    # anti-join of the whole organization; a window of pages is counted instead.
-    bulk_number = request.GET.get("bulk_page")
-    bulk_page = WindowPaginator(
-        selectors.members_without_seat(
-            organization=organization, product=product, query=bulk_q, now=now
-        ),
-        BULK_MEMBERS_PER_PAGE,
-        number=bulk_number,
-    ).get_page(bulk_number)
     base = {"product": product.code}
     seat_params = {**base, **{k: v for k, v in filters.items() if v and v != "all"}}
+    bulk_q = request.GET.get("bulk_q", "").strip()[:100]
     context.update(
         row=row,
-        seat_page=seat_page,
-        ended_page=ended_page,
-        bulk_page=bulk_page,
         bulk_q=bulk_q,
         page_url=reverse("licensing:org_licenses"),
         seat_query=urlencode(seat_params) + "&",
         ended_query=urlencode(base) + "&",
         bulk_query=urlencode({**base, "bulk_q": bulk_q} if bulk_q else base) + "&",
-        assign_form=AssignForm(
-            auto_id="quick_%s", datalist_id="quick-members", label="Give a free seat to"
-        ),
     )
-    return context
+    if partial in (None, "seat-table"):
+        # The seat counts come from the seat tallies the summary already read, not from
+        # counting a product's seats again (20,000 at 100,000 seats): every current seat
+        # when no filter is set (none without a tally). A filtered table is counted.
+        unfiltered = filters["state"] == "all" and not filters["q"]
+        seat_page = KnownCountPaginator(
+            selectors.seat_rows_for_org(
+                organization=organization,
+                product=product,
+                state=filters["state"],
+                query=filters["q"],
+                now=now,
+            ),
+            SEATS_PER_PAGE,
+            count=(row["total"] + row["upcoming"] if row else 0) if unfiltered else None,
+        ).get_page(request.GET.get("page"))
+        context.update(
+            seat_page=seat_page,
+            seat_rows=_seat_rows_html(seat_page.object_list, product, now, csrf_input(request)),
+        )
+    if partial in (None, "ended-table"):
+        # Every ended seat is counted by the tallies too.
+        ended_page = KnownCountPaginator(
+            selectors.ended_seat_rows_for_org(organization=organization, product=product, now=now),
+            ENDED_PER_PAGE,
+            count=row["ended"] if row else 0,
+        ).get_page(request.GET.get("ended_page"))
+        context.update(ended_page=ended_page, ended_rows=_ended_rows_html(ended_page.object_list))
+    if partial in (None, "bulk-members"):
+        bulk_page = _bulk_page(request, organization, product, bulk_q, now)
+        context.update(bulk_page=bulk_page, bulk_rows=_bulk_rows_html(bulk_page.object_list))
+    if partial is None:
+        context.update(quick_assign_field=_quick_assign_field(), quick_assign_list=QUICK_LIST)
+    return partial, context
+
+
+def _bulk_page(request, organization, product, query, now):
+    """Members without a seat of the product: at 100,000 members, counting them all is an
+    anti-join of the whole organization; a window of pages is counted instead (as
+    `WindowPaginator` does), in the statement that reads the page."""
+    number = page_number(request.GET.get("bulk_page"))
+    offset = (number - 1) * BULK_MEMBERS_PER_PAGE
+    window = (number + BULK_WINDOW_AHEAD) * BULK_MEMBERS_PER_PAGE + 1
+
+    def read(offset, limit):
+        return selectors.members_without_seat(
+            organization=organization,
+            product=product,
+            query=query,
+            now=now,
+            offset=offset,
+            limit=limit,
+            window=window,
+        )
+
+    seen, rows = read(offset, BULK_MEMBERS_PER_PAGE)
+    paginator = KnownCountPaginator(
+        _ReadPage(offset, rows, lambda start, limit: read(start, limit)[1]),
+        BULK_MEMBERS_PER_PAGE,
+        count=seen,
+    )
+    paginator.capped = seen >= window
+    return paginator.get_page(number)
 
 
 PARTIALS = {
@@ -273,12 +308,11 @@ PARTIALS = {
 def org_licenses(request):
     """Seats by product: totals, the seats with assignee and validity, assign / revoke /
     reassign, bulk assignment, ended seats apart, and buying seats (R13, R15)."""
-    context = _licenses_context(request)
-    partial = PARTIALS.get(request.htmx.target) if request.htmx else None
+    partial, context = _licenses_context(
+        request, PARTIALS.get(request.htmx.target) if request.htmx else None
+    )
     template = "licensing/org_licenses.html"
-    if partial and (partial == "seat-summary" or context["product"] is not None):
-        template += f"#{partial}"
-    return render(request, template, context)
+    return render(request, f"{template}#{partial}" if partial else template, context)
 
 
 def _back(product: Product | None) -> str:
@@ -300,9 +334,7 @@ def member_search(request):
 def assign_any(request):
     """Give some free seat of a product to one member (the usual case)."""
     product = product_or_404(code=request.POST.get("product"))
-    form = AssignForm(
-        request.POST, auto_id="quick_%s", datalist_id="quick-members", label="Give a free seat to"
-    )
+    form = _quick_assign_form(request.POST)
     if form.is_valid():
         try:
             seat = services.seat_assign_any(
@@ -326,11 +358,8 @@ def assign_any(request):
                     "licensing/org_licenses.html#quick-assign",
                     {
                         "product": product,
-                        "assign_form": AssignForm(
-                            auto_id="quick_%s",
-                            datalist_id="quick-members",
-                            label="Give a free seat to",
-                        ),
+                        "quick_assign_field": _quick_assign_field(),
+                        "quick_assign_list": QUICK_LIST,
                     },
                 )
                 # The summary and the seat table both change; which row got the seat is not
@@ -342,7 +371,11 @@ def assign_any(request):
         return render(
             request,
             "licensing/org_licenses.html#quick-assign",
-            {"product": product, "assign_form": form},
+            {
+                "product": product,
+                "quick_assign_field": _field_html(form["email"]),
+                "quick_assign_list": QUICK_LIST,
+            },
             status=422,
         )
     messages.error(request, "; ".join(form.errors.get("email", ["Enter a member."])))
@@ -379,85 +412,180 @@ _SEAT_REVOKE = (
 )
 
 
-def _day(moment, pattern: str = "j M Y") -> str:
-    """What `|date:pattern` writes, in the current time zone."""
-    return dateformat.format(timezone.localtime(moment), pattern) if moment else ""
+class _Days:
+    """What `|date:pattern` writes, in the current time zone, for the rows of one page: each
+    moment written once (the seats of one order share their dates)."""
+
+    def __init__(self):
+        self.written = {}
+
+    def __call__(self, moment, pattern: str = "j M Y") -> str:
+        if not moment:
+            return ""
+        key = (moment, pattern)
+        text = self.written.get(key)
+        if text is None:
+            text = self.written[key] = dateformat.format(timezone.localtime(moment), pattern)
+        return text
 
 
-def _seat_row_html(seat, csrf: str) -> str:
-    """The row as the `seat-row` partial renders it (not editing), written out because the
-    table has 25 of them: through the template they were half the page's rendering.
-    tests/licensing/test_views.py compares the two."""
-    if seat.assignee_id:
-        account = seat.assignee.account
-        holder = format_html(
-            '<span class="seat-holder"><strong>{}</strong> <span class="muted small">{}</span>'
-            "</span>",
-            account.display_name,
-            account.email,
-        )
-    else:
-        holder = mark_safe('<span class="badge badge--ok">Free</span>')
-    if seat.state == "upcoming":
-        status = format_html(
-            '<span class="badge badge--accent">Starts {}</span>', _day(seat.starts_at, "j M")
-        )
-    elif seat.expiring_soon:
-        status = mark_safe('<span class="badge badge--warn">Expires soon</span>')
-    else:
-        status = mark_safe('<span class="badge">Active</span>')
-    if seat.state == "active":
-        revoke = ""
+_FREE = mark_safe('<span class="badge badge--ok">Free</span>')
+_EXPIRES_SOON = mark_safe('<span class="badge badge--warn">Expires soon</span>')
+_ACTIVE = mark_safe('<span class="badge">Active</span>')
+
+
+def _seat_rows_html(seats, product, now, csrf: str) -> str:
+    """The seat table's rows (`selectors.SeatRow`s) as the `seat-row` partial renders them
+    (not editing), written out because the table has 25 of them: through the template they
+    were half the page's rendering. tests/licensing/test_views.py compares the two."""
+    day = _Days()
+    assign, revoke = url_maker("licensing:seat_assign"), url_maker("licensing:seat_revoke")
+    soon = now + timedelta(days=selectors.EXPIRING_SOON_DAYS)
+    rows = []
+    for seat in seats:
         if seat.assignee_id:
-            revoke = format_html(
-                _SEAT_REVOKE,
-                url=seat.revoke_url,
-                pk=seat.pk,
-                email=seat.assignee.account.email,
-                product=seat.product.name,
-                csrf=csrf,
+            holder = format_html(
+                '<span class="seat-holder"><strong>{}</strong> <span class="muted small">{}'
+                "</span></span>",
+                seat.name or seat.email,
+                seat.email,
             )
-        actions = format_html(
-            _SEAT_ACTIONS,
-            assign=seat.assign_url,
-            pk=seat.pk,
-            verb="Reassign" if seat.assignee_id else "Assign",
-            revoke=revoke,
+        else:
+            holder = _FREE
+        if seat.starts_at > now:  # not yet valid
+            status = format_html(
+                '<span class="badge badge--accent">Starts {}</span>', day(seat.starts_at, "j M")
+            )
+            actions = format_html(
+                '<span class="muted small">Assignable from {}</span>', day(seat.starts_at)
+            )
+        else:
+            status = _EXPIRES_SOON if seat.ends_at and seat.ends_at <= soon else _ACTIVE
+            revoke_form = ""
+            if seat.assignee_id:
+                revoke_form = format_html(
+                    _SEAT_REVOKE,
+                    url=revoke(seat.pk),
+                    pk=seat.pk,
+                    email=seat.email,
+                    product=product.name,
+                    csrf=csrf,
+                )
+            actions = format_html(
+                _SEAT_ACTIONS,
+                assign=assign(seat.pk),
+                pk=seat.pk,
+                verb="Reassign" if seat.assignee_id else "Assign",
+                revoke=revoke_form,
+            )
+        rows.append(
+            format_html(
+                _SEAT_ROW,
+                pk=seat.pk,
+                holder=holder,
+                starts=day(seat.starts_at),
+                ends=day(seat.ends_at) or "perpetual",
+                status=status,
+                actions=actions,
+            )
         )
-    else:
-        actions = format_html(
-            '<span class="muted small">Assignable from {}</span>', _day(seat.starts_at)
+    return mark_safe("".join(rows))
+
+
+_ENDED_ROW = (
+    "\n          <tr>\n"
+    '            <td data-label="Seat">#{pk}</td>\n'
+    '            <td data-label="Valid">{starts} – {ends}</td>\n'
+    '            <td data-label="Status">{status}</td>\n'
+    "          </tr>\n          "
+)
+
+
+def _ended_rows_html(seats) -> str:
+    """The ended seats' rows (`selectors.EndedSeatRow`), written out once per page like the
+    current seats' rows: cancelled with its date, or expired."""
+    day = _Days()
+    rows = []
+    for seat in seats:
+        if seat.cancelled_at:
+            status = format_html(
+                '<span class="badge badge--bad">Cancelled {}</span>', day(seat.cancelled_at)
+            )
+        else:
+            status = mark_safe('<span class="badge">Expired</span>')
+        rows.append(
+            format_html(
+                _ENDED_ROW,
+                pk=seat.pk,
+                starts=day(seat.starts_at),
+                ends=day(seat.ends_at) or "no end",
+                status=status,
+            )
         )
-    return format_html(
-        _SEAT_ROW,
-        pk=seat.pk,
-        holder=holder,
-        starts=_day(seat.starts_at),
-        ends=_day(seat.ends_at) or "perpetual",
-        status=status,
-        actions=actions,
+    return mark_safe("".join(rows))
+
+
+_BULK_ROW = (
+    "\n            <tr>\n"
+    '              <td class="check"><input type="checkbox" name="members" value="{pk}"'
+    ' id="bulk-{pk}"></td>\n'
+    '              <td><label for="bulk-{pk}"><strong>{name}</strong>'
+    ' <span class="muted small">{email}</span></label></td>\n'
+    "            </tr>\n            "
+)
+
+
+def _bulk_rows_html(members) -> str:
+    """The rows of members without a seat (`selectors.MemberRow`), one checkbox each."""
+    return mark_safe(
+        "".join(
+            format_html(_BULK_ROW, pk=member.pk, name=member.display_name, email=member.email)
+            for member in members
+        )
     )
 
 
-def _seat_rows(seats, now=None, csrf: str | None = None):
-    """Seats ready for the `seat-row` partial: their state and their action links; with
-    `csrf`, each row's whole markup too (`row_html`), for the full table."""
-    selectors.annotate_seat_states(seats, now)
-    assign, revoke = url_maker("licensing:seat_assign"), url_maker("licensing:seat_revoke")
-    row = url_maker("licensing:seat_row")
-    for seat in seats:
-        seat.assign_url, seat.revoke_url, seat.row_url = (
-            assign(seat.pk),
-            revoke(seat.pk),
-            row(seat.pk),
-        )
-        if csrf is not None:
-            seat.row_html = _seat_row_html(seat, csrf)
-    return seats
+def _seat_links(seat):
+    """A seat (model) ready for the `seat-row` partial: its state and its action links."""
+    selectors.annotate_seat_states([seat])
+    seat.assign_url = reverse("licensing:seat_assign", args=[seat.pk])
+    seat.revoke_url = reverse("licensing:seat_revoke", args=[seat.pk])
+    seat.row_url = reverse("licensing:seat_row", args=[seat.pk])
+    return seat
+
+
+QUICK_LIST = "quick-members"
+
+
+def _quick_assign_form(data=None) -> AssignForm:
+    return AssignForm(data, auto_id="quick_%s", datalist_id=QUICK_LIST, label="Give a free seat to")
+
+
+def _field_html(bound_field) -> str:
+    """What `{% include "components/field.html" %}` writes for one field."""
+    return render_to_string("components/field.html", {"field": bound_field})
+
+
+@cache
+def _quick_assign_field() -> str:
+    """The empty "Give a free seat to" field, the same for every page: written once per
+    process."""
+    return _field_html(_quick_assign_form()["email"])
+
+
+@lru_cache(maxsize=64)
+def _buy_fields(for_sale: tuple[tuple[str, str], ...], selected: str | None) -> str:
+    """The buy form's fields for these products for sale, (code, name), with `selected`
+    chosen: the form holds nothing of the request, so it is written once per process for
+    each list of products and choice."""
+    form = SeatPurchaseForm(initial={"product": selected})
+    field = form.fields["product"]
+    field.choices = [("", field.empty_label), *for_sale]
+    return render_to_string("licensing/org_licenses.html#buy-fields", {"buy_form": form})
 
 
 def _row_response(request, seat, *, form=None, editing=False, status=200, changed=False):
-    _seat_rows([seat])
+    _seat_links(seat)
     response = render(
         request,
         "licensing/org_licenses.html#seat-row",
