@@ -19,7 +19,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html
+from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
@@ -413,8 +413,8 @@ _SEAT_REVOKE = (
 
 
 class _Days:
-    """What `|date:pattern` writes, in the current time zone, for the rows of one page: each
-    moment written once (the seats of one order share their dates)."""
+    """What `|date:pattern` writes, in the current time zone and escaped, for the rows of one
+    page: each moment written once (the seats of one order share their dates)."""
 
     def __init__(self):
         self.written = {}
@@ -425,13 +425,20 @@ class _Days:
         key = (moment, pattern)
         text = self.written.get(key)
         if text is None:
-            text = self.written[key] = dateformat.format(timezone.localtime(moment), pattern)
+            text = dateformat.format(timezone.localtime(moment), pattern)
+            text = self.written[key] = escape(text)
         return text
 
 
-_FREE = mark_safe('<span class="badge badge--ok">Free</span>')
-_EXPIRES_SOON = mark_safe('<span class="badge badge--warn">Expires soon</span>')
-_ACTIVE = mark_safe('<span class="badge">Active</span>')
+# The rows below are written with str.format from values escaped here (names, emails, dates,
+# links) or known to be markup: format_html's escaping of every value, 150 times a page, cost
+# more than the rest of the rows.
+_HOLDER = '<span class="seat-holder"><strong>{}</strong> <span class="muted small">{}</span></span>'
+_FREE = '<span class="badge badge--ok">Free</span>'
+_STARTS = '<span class="badge badge--accent">Starts {}</span>'
+_ASSIGNABLE_FROM = '<span class="muted small">Assignable from {}</span>'
+_EXPIRES_SOON = '<span class="badge badge--warn">Expires soon</span>'
+_ACTIVE = '<span class="badge">Active</span>'
 
 
 def _seat_rows_html(seats, product, now, csrf: str) -> str:
@@ -441,46 +448,33 @@ def _seat_rows_html(seats, product, now, csrf: str) -> str:
     day = _Days()
     assign, revoke = url_maker("licensing:seat_assign"), url_maker("licensing:seat_revoke")
     soon = now + timedelta(days=selectors.EXPIRING_SOON_DAYS)
+    product_name = escape(product.name)
     rows = []
     for seat in seats:
-        if seat.assignee_id:
-            holder = format_html(
-                '<span class="seat-holder"><strong>{}</strong> <span class="muted small">{}'
-                "</span></span>",
-                seat.name or seat.email,
-                seat.email,
-            )
-        else:
-            holder = _FREE
+        email = escape(seat.email) if seat.assignee_id else ""
+        holder = _HOLDER.format(escape(seat.name or seat.email), email) if email else _FREE
         if seat.starts_at > now:  # not yet valid
-            status = format_html(
-                '<span class="badge badge--accent">Starts {}</span>', day(seat.starts_at, "j M")
-            )
-            actions = format_html(
-                '<span class="muted small">Assignable from {}</span>', day(seat.starts_at)
-            )
+            status = _STARTS.format(day(seat.starts_at, "j M"))
+            actions = _ASSIGNABLE_FROM.format(day(seat.starts_at))
         else:
             status = _EXPIRES_SOON if seat.ends_at and seat.ends_at <= soon else _ACTIVE
             revoke_form = ""
-            if seat.assignee_id:
-                revoke_form = format_html(
-                    _SEAT_REVOKE,
-                    url=revoke(seat.pk),
+            if email:
+                revoke_form = _SEAT_REVOKE.format(
+                    url=escape(revoke(seat.pk)),
                     pk=seat.pk,
-                    email=seat.email,
-                    product=product.name,
+                    email=email,
+                    product=product_name,
                     csrf=csrf,
                 )
-            actions = format_html(
-                _SEAT_ACTIONS,
-                assign=assign(seat.pk),
+            actions = _SEAT_ACTIONS.format(
+                assign=escape(assign(seat.pk)),
                 pk=seat.pk,
-                verb="Reassign" if seat.assignee_id else "Assign",
+                verb="Reassign" if email else "Assign",
                 revoke=revoke_form,
             )
         rows.append(
-            format_html(
-                _SEAT_ROW,
+            _SEAT_ROW.format(
                 pk=seat.pk,
                 holder=holder,
                 starts=day(seat.starts_at),
@@ -499,30 +493,25 @@ _ENDED_ROW = (
     '            <td data-label="Status">{status}</td>\n'
     "          </tr>\n          "
 )
+_CANCELLED = '<span class="badge badge--bad">Cancelled {}</span>'
+_EXPIRED = '<span class="badge">Expired</span>'
 
 
 def _ended_rows_html(seats) -> str:
     """The ended seats' rows (`selectors.EndedSeatRow`), written out once per page like the
     current seats' rows: cancelled with its date, or expired."""
     day = _Days()
-    rows = []
-    for seat in seats:
-        if seat.cancelled_at:
-            status = format_html(
-                '<span class="badge badge--bad">Cancelled {}</span>', day(seat.cancelled_at)
-            )
-        else:
-            status = mark_safe('<span class="badge">Expired</span>')
-        rows.append(
-            format_html(
-                _ENDED_ROW,
+    return mark_safe(
+        "".join(
+            _ENDED_ROW.format(
                 pk=seat.pk,
                 starts=day(seat.starts_at),
                 ends=day(seat.ends_at) or "no end",
-                status=status,
+                status=_CANCELLED.format(day(seat.cancelled_at)) if seat.cancelled_at else _EXPIRED,
             )
+            for seat in seats
         )
-    return mark_safe("".join(rows))
+    )
 
 
 _BULK_ROW = (
@@ -539,7 +528,9 @@ def _bulk_rows_html(members) -> str:
     """The rows of members without a seat (`selectors.MemberRow`), one checkbox each."""
     return mark_safe(
         "".join(
-            format_html(_BULK_ROW, pk=member.pk, name=member.display_name, email=member.email)
+            _BULK_ROW.format(
+                pk=member.pk, name=escape(member.display_name), email=escape(member.email)
+            )
             for member in members
         )
     )
