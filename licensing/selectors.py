@@ -325,6 +325,8 @@ class SqlRows:
     def __getitem__(self, index: slice) -> list:
         start = index.start or 0
         limit = max(0, index.stop - start)
+        if not limit:  # an empty list's only page, as the ORM answers it: without a query
+            return []
         params = {**self.params, "limit": limit, "offset": start, "upto": start + limit}
         return [self.row(*values) for values in _fetch(self.sql, params)]
 
