@@ -6,7 +6,8 @@ only the fragment that changed.
 
 import functools
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from html import escape
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -14,12 +15,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.template.defaultfilters import floatformat
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -58,71 +58,76 @@ CHART_FIRST_MONTH = date(2000, 1, 1)
 # --- Rows written out in Python -----------------------------------------------------------
 # A page's tables have dozens of rows; through the template each row costs a few hundred
 # variable lookups and filters, most of the page's rendering. Each kind of row is written
-# here with `format_html` once per page, and the template keeps the row as a partial that is
-# never rendered on the page: tests/credits/test_rows.py checks that both write the same
-# markup, escaping included.
+# here once per page with plain string work, every value from the database escaped (the
+# standard library's `escape`, which `django.utils.html.escape` calls: `format_html` checked
+# each value for laziness and safety first, a tenth of the page), and the template keeps the
+# row as a partial that is never rendered on the page: tests/credits/test_rows.py checks that
+# both write the same markup, escaping included.
+
+_CENT = Decimal("0.01")
 
 
-def _when(moment, pattern: str = "j M Y, H:i") -> str:
-    """`<time datetime="{{ x|date:'c' }}">{{ x|date:pattern }}</time>`, in the current zone."""
+def _figure(amount) -> str:
+    """What `|floatformat:"2g"` writes of an amount: rounded half up to cents, grouped by
+    thousands (the portal is in English only), never "-0.00". tests/credits/test_rows.py
+    compares the two."""
+    cents = Decimal(amount).quantize(_CENT, ROUND_HALF_UP)
+    return f"{cents if cents else abs(cents):,.2f}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _day(day: date) -> str:
+    """`|date:"j M Y"`: a page shows a few days many times."""
+    return dateformat.format(day, "j M Y")
+
+
+def _when(moment) -> str:
+    """`<time datetime="{{ x|date:'c' }}">{{ x|date:"j M Y, H:i" }}</time>`, in the current
+    time zone."""
     local = timezone.localtime(moment)
-    return format_html(
-        '<time datetime="{}">{}</time>',
-        dateformat.format(local, "c"),
-        dateformat.format(local, pattern),
+    return (
+        f'<time datetime="{local.isoformat()}">'
+        f"{_day(local.date())}, {local.hour:02d}:{local.minute:02d}</time>"
     )
 
 
 def _signed(amount) -> str:
     """The Credits cell of a history row: sign, colour and amount."""
-    return format_html(
-        '<td data-label="Credits" class="num amount {}">{}{}</td>',
-        "amount--out" if amount < 0 else "amount--in",
-        "+" if amount > 0 else "",
-        floatformat(amount, "2g"),
+    return (
+        '<td data-label="Credits" class="num amount '
+        f'{"amount--out" if amount < 0 else "amount--in"}">'
+        f"{'+' if amount > 0 else ''}{_figure(amount)}</td>"
     )
-
-
-_HISTORY_ROW = (
-    "<tr>\n"
-    '  <td data-label="When">{when}</td>\n'
-    '  <td data-label="What">{what}{extra}</td>\n'
-    '  <td data-label="{who_label}">{who}</td>\n'
-    '  <td data-label="Reference">{reference}</td>\n'
-    "  {credits}\n"
-    "</tr>\n"
-)
 
 
 def _history_row_html(entry: selectors.HistoryRow, receipt, *, personal: bool) -> str:
     """A row of the history: the pool's (`history-row` of org_credits.html) or, with
     `personal`, an account's (`history-row` of my_credits.html)."""
-    with_order = entry.order_id and not (personal and entry.organization is not None)
-    if with_order:
-        extra = format_html(
-            ' <a class="small" href="{}">Order #{}</a>', receipt(entry.order_id), entry.order_id
-        )
+    if entry.order_id and not (personal and entry.organization is not None):
+        extra = f' <a class="small" href="{receipt(entry.order_id)}">Order #{entry.order_id}</a>'
     elif entry.note:
-        extra = format_html(' <span class="muted small">{}</span>', entry.note)
+        extra = f' <span class="muted small">{escape(entry.note)}</span>'
     else:
         extra = ""
     if personal:
         who_label = "Source"
-        who = entry.organization if entry.organization is not None else "Personal"
+        who = escape(entry.organization) if entry.organization is not None else "Personal"
     else:
         who_label = "Member"
-        who = entry.email or "—"
-    return format_html(
-        _HISTORY_ROW,
-        when=_when(entry.created_at),
-        what=entry.kind_label,
-        extra=extra,
-        who_label=who_label,
-        who=who,
-        reference=format_html('<span class="code">{}</span>', entry.reference)
+        who = escape(entry.email) if entry.email else "—"
+    reference = (
+        f'<span class="code">{escape(entry.reference)}</span>'
         if entry.reference is not None
-        else "—",
-        credits=_signed(entry.amount),
+        else "—"
+    )
+    return (
+        "<tr>\n"
+        f'  <td data-label="When">{_when(entry.created_at)}</td>\n'
+        f'  <td data-label="What">{escape(entry.kind_label)}{extra}</td>\n'
+        f'  <td data-label="{who_label}">{who}</td>\n'
+        f'  <td data-label="Reference">{reference}</td>\n'
+        f"  {_signed(entry.amount)}\n"
+        "</tr>\n"
     )
 
 
@@ -134,31 +139,22 @@ def _history_html(entries, *, personal: bool = False) -> str:
     )
 
 
-_HOLD_ROW = (
-    "<tr>\n"
-    "  {first}\n"
-    '  <td data-label="Set aside" class="num">{amount}</td>\n'
-    '  <td data-label="Started">{opened}</td>\n'
-    '  <td data-label="Deadline">{deadline}</td>\n'
-    "</tr>\n"
-)
-
-
 def _hold_row_html(hold: selectors.HoldRow, *, personal: bool) -> str:
     """A running job: the pool's (`hold-row` of org_credits.html: member, then job) or, with
     `personal`, the account's own (`hold-row` of my_credits.html: job, then where from)."""
-    job = format_html('<td data-label="Job"><span class="code">{}</span></td>', hold.reference)
+    job = f'<td data-label="Job"><span class="code">{escape(hold.reference)}</span></td>'
     if personal:
-        source = hold.organization if hold.organization is not None else "Personal"
-        first = format_html('{}\n  <td data-label="From">{}</td>', job, source)
+        source = escape(hold.organization) if hold.organization is not None else "Personal"
+        first = f'{job}\n  <td data-label="From">{source}</td>'
     else:
-        first = format_html('<td data-label="Member">{}</td>\n  {}', hold.email, job)
-    return format_html(
-        _HOLD_ROW,
-        first=first,
-        amount=floatformat(hold.amount, "2g"),
-        opened=_when(hold.opened_at),
-        deadline=_when(hold.expires_at),
+        first = f'<td data-label="Member">{escape(hold.email)}</td>\n  {job}'
+    return (
+        "<tr>\n"
+        f"  {first}\n"
+        f'  <td data-label="Set aside" class="num">{_figure(hold.amount)}</td>\n'
+        f'  <td data-label="Started">{_when(hold.opened_at)}</td>\n'
+        f'  <td data-label="Deadline">{_when(hold.expires_at)}</td>\n'
+        "</tr>\n"
     )
 
 
@@ -166,40 +162,64 @@ def _holds_html(holds, *, personal: bool = False) -> str:
     return mark_safe("".join(_hold_row_html(hold, personal=personal) for hold in holds))
 
 
+def _lot_row_html(lot: selectors.LotRow, *, personal: bool, now=None) -> str:
+    """A lot with credits left: the pool's (`lot-row` of org_credits.html) or, with
+    `personal`, one of the account's own (`lot-row` of my_credits.html, spent and expired
+    ones included). Indented as the template's loop wrote it."""
+    expires = lot.expires_at
+    if expires is None:
+        ends = "Never"
+    elif personal and expires < now:
+        ends = '<span class="badge badge--bad">Expired</span>'
+    else:
+        ends = _day(timezone.localtime(expires).date())
+    if personal:
+        amounts = (
+            '<td data-label="Remaining" class="num"><span>'
+            f'{_figure(lot.remaining)} <span class="muted small">of {_figure(lot.amount)}'
+            "</span></span></td>"
+        )
+    else:
+        amounts = (
+            f'<td data-label="Amount" class="num">{_figure(lot.amount)}</td>\n'
+            f'          <td data-label="Remaining" class="num">{_figure(lot.remaining)}</td>'
+        )
+    return (
+        "\n        <tr>\n"
+        f'          <td data-label="Arrived">{_day(timezone.localtime(lot.arrived_at).date())}'
+        "</td>\n"
+        f'          <td data-label="Origin">{escape(lot.origin_label)}</td>\n'
+        f"          {amounts}\n"
+        f'          <td data-label="Expires">{ends}</td>\n'
+        "        </tr>\n        "
+    )
+
+
+def _lots_html(lots, *, personal: bool = False, now=None) -> str:
+    return mark_safe("".join(_lot_row_html(lot, personal=personal, now=now) for lot in lots))
+
+
 def _day_row_html(day) -> str:
     """A line of the chart's daily figures (`chart-day` of org_credits.html)."""
-    return format_html(
-        '<tr><td>{}</td><td class="num">{}</td></tr>',
-        dateformat.format(day["day"], "j M Y"),
-        floatformat(day["total"], "2g"),
-    )
+    return f'<tr><td>{_day(day["day"])}</td><td class="num">{_figure(day["total"])}</td></tr>'
 
 
 def _bar_html(bar, chart) -> str:
     """A day's bar and its label in the chart (`chart-bar` of org_credits.html)."""
     rect = (
-        format_html(
-            '<rect class="chart__s0" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
-            f"{bar['x']:.2f}",
-            f"{bar['y']:.2f}",
-            f"{chart['bar_width']:.2f}",
-            f"{bar['height']:.2f}",
-            bar["title"],
-        )
+        f'<rect class="chart__s0" x="{bar["x"]:.2f}" y="{bar["y"]:.2f}"'
+        f' width="{chart["bar_width"]:.2f}" height="{bar["height"]:.2f}">'
+        f"<title>{escape(bar['title'])}</title></rect>"
         if bar["height"]
         else ""
     )
     label = (
-        format_html(
-            '<text class="chart__label" x="{}" y="{}" text-anchor="middle">{}</text>',
-            f"{bar['label_x']:.2f}",
-            chart["axis_y"],
-            bar["label"],
-        )
+        f'<text class="chart__label" x="{bar["label_x"]:.2f}" y="{chart["axis_y"]}"'
+        f' text-anchor="middle">{escape(bar["label"])}</text>'
         if bar["label"]
         else ""
     )
-    return format_html("{}\n{}\n", rect, label)
+    return f"{rect}\n{label}\n"
 
 
 @functools.cache
@@ -247,6 +267,7 @@ def _my_context(request, **forms):
         "quota": quota,
         "quota_meter": _meter(quota["used"], quota["limit"]) if quota else None,
         "lots": lots,
+        "lot_rows": _lots_html(lots, personal=True, now=now),
         "trial_available": access is None
         and not any(lot.origin == LotOrigin.TRIAL for lot in lots),
         "history": data["history"],
@@ -414,76 +435,65 @@ def _access_fields_html(access) -> str:
     here because a page has 25 rows: through the form renderer's templates they cost most of
     the page, and even as a template partial half of it. tests/credits/test_views.py compares
     this with the form's rendering; a row with errors goes through the form instead."""
-    prefix = f"id_a{access.pk}"
-    value = format_html(' value="{}"', access.limit_text) if access.limit_text else ""
-    return format_html(
+    p = f"id_a{access.pk}"
+    pk = access.pk
+    value = f' value="{escape(access.limit_text)}"' if access.limit_text else ""
+    return (
         '<div class="field">\n'
-        '  <label for="{p}-mode">Access <span class="required" aria-hidden="true">*</span>'
+        f'  <label for="{p}-mode">Access <span class="required" aria-hidden="true">*</span>'
         "</label>\n"
-        '  <select name="a{pk}-mode" id="{p}-mode">{modes}\n</select>\n</div>\n'
+        f'  <select name="a{pk}-mode" id="{p}-mode">{_options_for("mode", access.mode)}\n'
+        "</select>\n</div>\n"
         '<div class="field">\n'
-        '  <label for="{p}-limit">Limit</label>\n'
-        '  <input type="text" name="a{pk}-limit"{value} inputmode="decimal" autocomplete="off"'
-        ' maxlength="16" id="{p}-limit">\n</div>\n'
+        f'  <label for="{p}-limit">Limit</label>\n'
+        f'  <input type="text" name="a{pk}-limit"{value} inputmode="decimal" autocomplete="off"'
+        f' maxlength="16" id="{p}-limit">\n</div>\n'
         '<div class="field">\n'
-        '  <label for="{p}-period">Period</label>\n'
-        '  <select name="a{pk}-period" id="{p}-period">{periods}\n</select>\n</div>',
-        p=prefix,
-        pk=access.pk,
-        modes=_options_for("mode", access.mode),
-        value=value,
-        periods=_options_for("period", access.period),
+        f'  <label for="{p}-period">Period</label>\n'
+        f'  <select name="a{pk}-period" id="{p}-period">{_options_for("period", access.period)}'
+        "\n</select>\n</div>"
     )
 
 
-_ACCESS_ROW = (
-    '<tr id="access-{pk}">\n'
-    '  <td data-label="Select" class="select-cell"><input type="checkbox" name="selected"'
-    ' value="{pk}" form="bulk-access" aria-label="Select {email}"></td>\n'
-    '  <td data-label="Member">\n'
-    '    <div class="member-cell">\n'
-    '      <span class="member-email">{email}</span>\n'
-    "      {admin}\n"
-    "      {name}\n"
-    "    </div>\n"
-    "  </td>\n"
-    '  <td data-label="Credit access">\n'
-    '    <form method="post" action="{url}" class="inline-form access-form"\n'
-    '          hx-post="{url}" hx-target="#access-{pk}" hx-swap="outerHTML" novalidate>\n'
-    "      {csrf}\n"
-    "      {fields}\n"
-    '      <button type="submit" class="button button--small button--secondary">Save</button>\n'
-    "    </form>\n"
-    "  </td>\n"
-    '  <td data-label="Used" class="num"><div>{used}<span class="muted small used-period">'
-    "{period}</span></div></td>\n"
-    '  <td data-label="Can spend now" class="num">{spendable}</td>\n'
-    "</tr>\n"
-)
+_ADMIN_BADGE = '<span class="badge badge--accent">Administrator</span>'
+_NO_ACCESS = '<span class="badge">No access</span>'
 
 
 def _access_row_html(access: selectors.AccessRow, csrf: str) -> str:
     """The whole row as the `access-row` partial renders it (without errors), written out
     because a page has 25 of them: through the template they were a third of the page's
     rendering. tests/credits/test_views.py compares the two."""
-    return format_html(
-        _ACCESS_ROW,
-        pk=access.pk,
-        email=access.email,
-        admin=mark_safe('<span class="badge badge--accent">Administrator</span>')
-        if access.role == "admin"
-        else "",
-        name=format_html('<span class="muted small member-name">{}</span>', access.name)
-        if access.name
-        else "",
-        url=access.update_url,
-        csrf=csrf,
-        fields=access.fields_html,
-        used=floatformat(access.used_now, "2g"),
-        period="this month" if access.period == "monthly" else "all time",
-        spendable=mark_safe('<span class="badge">No access</span>')
-        if access.mode == "disabled"
-        else floatformat(access.spendable, "2g"),
+    pk = access.pk
+    email = escape(access.email)
+    url = escape(access.update_url)
+    name = (
+        f'<span class="muted small member-name">{escape(access.name)}</span>' if access.name else ""
+    )
+    spendable = _NO_ACCESS if access.mode == "disabled" else _figure(access.spendable)
+    return (
+        f'<tr id="access-{pk}">\n'
+        '  <td data-label="Select" class="select-cell"><input type="checkbox" name="selected"'
+        f' value="{pk}" form="bulk-access" aria-label="Select {email}"></td>\n'
+        '  <td data-label="Member">\n'
+        '    <div class="member-cell">\n'
+        f'      <span class="member-email">{email}</span>\n'
+        f"      {_ADMIN_BADGE if access.role == 'admin' else ''}\n"
+        f"      {name}\n"
+        "    </div>\n"
+        "  </td>\n"
+        '  <td data-label="Credit access">\n'
+        f'    <form method="post" action="{url}" class="inline-form access-form"\n'
+        f'          hx-post="{url}" hx-target="#access-{pk}" hx-swap="outerHTML" novalidate>\n'
+        f"      {csrf}\n"
+        f"      {access.fields_html}\n"
+        '      <button type="submit" class="button button--small button--secondary">Save</button>\n'
+        "    </form>\n"
+        "  </td>\n"
+        f'  <td data-label="Used" class="num"><div>{_figure(access.used_now)}'
+        '<span class="muted small used-period">'
+        f"{'this month' if access.period == 'monthly' else 'all time'}</span></div></td>\n"
+        f'  <td data-label="Can spend now" class="num">{spendable}</td>\n'
+        "</tr>\n"
     )
 
 
@@ -494,9 +504,9 @@ def _access_rows(accesses: list[selectors.AccessRow], csrf: str | None = None):
     for access in accesses:
         access.update_url = update_url(access.pk)
         access.limit_text = format_amount(access.limit) or ""
-        access.fields_html = _access_fields_html(access)
+        access.fields_html = mark_safe(_access_fields_html(access))
         if csrf is not None:
-            access.row_html = _access_row_html(access, csrf)
+            access.row_html = mark_safe(_access_row_html(access, csrf))
     return accesses
 
 
@@ -534,6 +544,7 @@ def _org_context(request, *, purchase_form=None, bulk_form=None):
         "holds": data["holds"],
         "hold_rows": _holds_html(data["holds"].object_list),
         "lots": data["lots"],
+        "lot_rows": _lots_html(data["lots"]),
         "lots_more": data["lots_more"],
         "threshold": threshold,
         "below_threshold": threshold is not None and pool < threshold,

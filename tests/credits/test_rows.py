@@ -12,7 +12,7 @@ from django.template.loader import render_to_string
 from credits import views
 from credits.forms import CreditRequestForm, PurchaseForm
 from credits.models import EntryKind
-from credits.selectors import HistoryRow, HoldRow
+from credits.selectors import HistoryRow, HoldRow, LotRow
 
 NASTY = 'Ann "A" <B> & co'
 WHEN = datetime(2026, 3, 4, 23, 30, tzinfo=UTC)
@@ -89,6 +89,20 @@ def test_hold_row_matches_the_partial(page, with_organization):
     assert_same(written, rendered)
 
 
+@pytest.mark.parametrize("page", ["org_credits", "my_credits"])
+@pytest.mark.parametrize(
+    "expires",
+    [None, datetime(2026, 3, 1, 23, 59, tzinfo=UTC), datetime(2027, 1, 31, 0, 1, tzinfo=UTC)],
+)
+def test_lot_row_matches_the_partial(page, expires):
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    lot = LotRow("purchase", "Purchase", D("1234.5"), D("0.01"), WHEN, expires)
+    personal = page == "my_credits"
+    written = views._lots_html([lot], personal=personal, now=now)
+    rendered = render_to_string(f"credits/{page}.html#lot-row", {"lot": lot, "now": now})
+    assert_same(written, rendered)
+
+
 def test_chart_bars_and_days_match_the_partials():
     days = [
         {"day": date(2026, 3, n), "total": D(total)}
@@ -148,3 +162,38 @@ def test_the_chart_axis_writes_large_figures_short():
     assert axis_label(Decimal("12.50")) == "12.50"
     assert axis_label(Decimal("120000")) == "120k"
     assert axis_label(Decimal("2500000")) == "2.5M"
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        "0",
+        "0.00",
+        "-0.00",
+        "-0.004",
+        "0.005",
+        "1",
+        "12.5",
+        "-12.50",
+        "999.995",
+        "1000",
+        "1234567.891",
+        "-1234567.895",
+        "100000000000.00",
+        "12345.665",
+    ],
+)
+def test_figures_are_written_as_floatformat_writes_them(amount):
+    from django.template.defaultfilters import floatformat
+
+    assert views._figure(D(amount)) == floatformat(D(amount), "2g")
+
+
+@pytest.mark.parametrize("month", range(1, 13))
+def test_times_are_written_as_the_date_filter_writes_them(month):
+    moment = datetime(2026, month, 9, 7, 5, 3, 120, tzinfo=UTC)
+    rendered = render_to_string(
+        "credits/org_credits.html#hold-row",
+        {"hold": HoldRow("j", D("1"), moment, moment, email="a@example.com")},
+    )
+    assert views._when(moment) in rendered and "9 " in views._when(moment)
