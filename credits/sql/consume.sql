@@ -5,10 +5,16 @@
 -- Called by credits.services (consumption) with the caller's email, amount and reference. It
 -- optionally checks the API token and its scope first (one round trip instead of two), then
 -- routes (R23: personal credits when active, else the pool where access is enabled), locks in
--- the portal's fixed order (wallet, access, lots by id), checks quota and pool (R22), writes the
+-- the portal's fixed order (wallet, then access), checks quota and pool (R22), writes the
 -- ledger entry with its lot movements, the caches (wallet balance, access usage, usage
 -- rollups) and the audit event. A refusal writes nothing and says why in `outcome`; the caller
 -- turns outcomes into errors. The alerts (R30) are saved as a job with the consumption (R45).
+--
+-- The lots are not locked row by row: every writer of a wallet's lots (this file's functions,
+-- grants and purchases, expiry, refunds) holds the wallet's lock first, so the wallet's lock
+-- is what keeps them consistent. A pool's wallet row is what all of its consumptions queue
+-- for, so the work done while it is locked is kept short: the lots read once, their movements
+-- written in one statement, and the pool's audit event written before the lock is taken.
 CREATE OR REPLACE FUNCTION credits_consume(
     p_email text,
     p_amount numeric,
@@ -40,14 +46,13 @@ RETURNS TABLE(
     account_id bigint
 )
 LANGUAGE plpgsql AS $function$
--- R22-R25 in one statement: the lookups, then the locks in the fixed order (wallet, access,
--- lots by id), the checks, the ledger entry, its lot movements, both caches and the audit
--- event, and the alerts' job. Refusals write nothing.
+-- R22-R25 in one statement: the lookups, then the locks in the fixed order (wallet, access),
+-- the checks, the ledger entry, its lot movements, both caches and the audit event, and the
+-- alerts' job. Refusals write nothing.
 DECLARE
     v_token record;
     v_account bigint;
     v_wallet bigint;
-    v_balance numeric;
     v_alerted boolean;
     v_access record;
     v_acc record;
@@ -56,14 +61,17 @@ DECLARE
     v_level integer;
     v_new_level integer;
     v_room numeric;
-    v_left numeric;
-    v_take numeric;
     v_entry bigint;
-    v_lot record;
+    v_lots bigint[];
+    v_remaining numeric[];
     v_after numeric;
     v_low boolean := false;
     v_is_quota boolean;
     v_hold bigint;
+    v_audit bigint;
+    v_expired boolean;
+    v_day boolean;
+    v_month boolean;
     v_kind text := CASE WHEN p_hold_expires_at IS NULL THEN 'consumption' ELSE 'hold' END;
 BEGIN
     IF p_token_hash IS NOT NULL THEN
@@ -83,7 +91,24 @@ BEGIN
                 FOR UPDATE SKIP LOCKED);
         END IF;
     END IF;
-    SELECT a.id INTO v_account FROM organizations_account a WHERE a.email = p_email;
+    -- The account and where it would draw from (R23) in one lookup: its personal wallet when
+    -- it holds active credits (or holds past their expiry), its enabled access with the pool's
+    -- wallet. What is decided from them is checked again under the locks.
+    SELECT a.id AS account_id, pw.id AS personal_wallet, ca.id, ca.organization_id,
+            o.low_balance_threshold, ow.id AS wallet_id
+        INTO v_access
+        FROM organizations_account a
+        LEFT JOIN credits_wallet pw ON pw.account_id = a.id
+            AND (EXISTS (SELECT 1 FROM credits_lot l WHERE l.wallet_id = pw.id
+                         AND l.remaining > 0 AND (l.expires_at IS NULL OR l.expires_at > p_now))
+                 OR EXISTS (SELECT 1 FROM credits_hold h WHERE h.wallet_id = pw.id
+                            AND h.status = 'open' AND h.expires_at <= p_now))
+        LEFT JOIN (credits_creditaccess ca
+                   JOIN organizations_organization o ON o.id = ca.organization_id
+                   LEFT JOIN credits_wallet ow ON ow.organization_id = ca.organization_id)
+            ON ca.account_id = a.id AND ca.mode <> 'disabled'
+        WHERE a.email = p_email;
+    v_account := v_access.account_id;
     IF v_account IS NULL THEN
         RETURN QUERY SELECT 'no_account'::text, NULL::bigint, NULL::text, NULL::bigint,
             NULL::numeric, NULL::bigint, NULL::numeric, NULL::numeric, NULL::numeric, NULL::text,
@@ -94,34 +119,38 @@ BEGIN
     -- the check and the insert below are serialized per reference.
     PERFORM pg_advisory_xact_lock(hashtext(p_reference));
     -- R38: a hold's reference is taken for consumptions; a repeated opening is a replay.
-    RETURN QUERY SELECT CASE WHEN p_hold_expires_at IS NULL THEN 'hold_reference'
+    -- R25: a recorded reference answers what was first answered. One lookup, the hold first.
+    RETURN QUERY (SELECT CASE WHEN p_hold_expires_at IS NULL THEN 'hold_reference'
             ELSE 'hold_replay' END::text, h.id, 'hold'::text, h.account_id, h.opening_amount,
         h.organization_id, NULL::numeric, NULL::numeric, NULL::numeric, NULL::text,
         NULL::numeric, NULL::integer, NULL::integer, NULL::boolean, h.organization_id, v_account
-        FROM credits_hold h WHERE h.reference = p_reference;
-    IF FOUND THEN RETURN; END IF;
-    -- R25: a recorded reference answers what was first answered.
-    RETURN QUERY SELECT 'replay'::text, e.id, e.kind::text, e.account_id, e.amount,
+        FROM credits_hold h WHERE h.reference = p_reference)
+        UNION ALL
+        (SELECT 'replay'::text, e.id, e.kind::text, e.account_id, e.amount,
         e.organization_id, e.available_after, NULL::numeric, NULL::numeric, NULL::text,
         NULL::numeric, NULL::integer, NULL::integer, NULL::boolean, e.organization_id, v_account
-        FROM credits_ledgerentry e WHERE e.reference = p_reference;
+        FROM credits_ledgerentry e WHERE e.reference = p_reference)
+        LIMIT 1;
     IF FOUND THEN RETURN; END IF;
 
     -- R23: personal credits first when they are active.
-    SELECT w.id INTO v_wallet FROM credits_wallet w WHERE w.account_id = v_account
-        AND (EXISTS (SELECT 1 FROM credits_lot l WHERE l.wallet_id = w.id AND l.remaining > 0
-                     AND (l.expires_at IS NULL OR l.expires_at > p_now))
-             OR EXISTS (SELECT 1 FROM credits_hold h WHERE h.wallet_id = w.id
-                        AND h.status = 'open' AND h.expires_at <= p_now));
+    v_wallet := v_access.personal_wallet;
     IF v_wallet IS NOT NULL THEN
-        SELECT w.balance INTO v_balance FROM credits_wallet w WHERE w.id = v_wallet FOR UPDATE;
-        -- R37: expired holds give their credits back before anything is counted.
-        PERFORM credits_holds_expire(v_wallet, p_now, p_month_start);
-        PERFORM 1 FROM credits_lot l WHERE l.wallet_id = v_wallet AND l.remaining > 0
-            AND (l.expires_at IS NULL OR l.expires_at > p_now) ORDER BY l.id FOR UPDATE;
-        SELECT coalesce(sum(l.remaining), 0) INTO v_pool FROM credits_lot l
-            WHERE l.wallet_id = v_wallet AND l.remaining > 0
-            AND (l.expires_at IS NULL OR l.expires_at > p_now);
+        PERFORM 1 FROM credits_wallet w WHERE w.id = v_wallet FOR UPDATE;
+        LOOP
+            -- The spendable lots in burn order (R23), and whether an open hold has expired.
+            SELECT array_agg(l.id ORDER BY l.expires_at NULLS LAST, l.arrived_at, l.id),
+                   array_agg(l.remaining ORDER BY l.expires_at NULLS LAST, l.arrived_at, l.id),
+                   coalesce(sum(l.remaining), 0),
+                   EXISTS (SELECT 1 FROM credits_hold h WHERE h.wallet_id = v_wallet
+                           AND h.status = 'open' AND h.expires_at <= p_now)
+                INTO v_lots, v_remaining, v_pool, v_expired
+                FROM credits_lot l WHERE l.wallet_id = v_wallet AND l.remaining > 0
+                AND (l.expires_at IS NULL OR l.expires_at > p_now);
+            EXIT WHEN NOT v_expired;
+            -- R37: expired holds give their credits back before anything is counted.
+            PERFORM credits_holds_expire(v_wallet, p_now, p_month_start);
+        END LOOP;
         IF v_pool > 0 THEN
             IF p_amount > v_pool THEN
                 RETURN QUERY SELECT 'insufficient_personal'::text, NULL::bigint, NULL::text,
@@ -139,25 +168,30 @@ BEGIN
                         NULL, p_now, p_hold_expires_at, '')
                     RETURNING id INTO v_hold;
             END IF;
-            INSERT INTO credits_ledgerentry (wallet_id, kind, amount, account_id, organization_id,
-                reference, available_after, actor_id, note, created_at, hold_id)
-                VALUES (v_wallet, v_kind, -p_amount, v_account, NULL,
-                    CASE WHEN v_hold IS NULL THEN p_reference END, v_after, p_actor, '', p_now,
-                    v_hold)
-                RETURNING id INTO v_entry;
-            v_left := p_amount;
-            FOR v_lot IN SELECT l.id, l.remaining FROM credits_lot l
-                WHERE l.wallet_id = v_wallet AND l.remaining > 0
-                AND (l.expires_at IS NULL OR l.expires_at > p_now)
-                ORDER BY l.expires_at NULLS LAST, l.arrived_at, l.id
-            LOOP
-                EXIT WHEN v_left <= 0;
-                v_take := least(v_lot.remaining, v_left);
+            -- The entry, its lot movements (each lot in burn order gives what is still to
+            -- take, up to what it holds) and the lots' new amounts.
+            WITH entry AS (
+                INSERT INTO credits_ledgerentry (wallet_id, kind, amount, account_id,
+                    organization_id, reference, available_after, actor_id, note, created_at,
+                    hold_id)
+                    VALUES (v_wallet, v_kind, -p_amount, v_account, NULL,
+                        CASE WHEN v_hold IS NULL THEN p_reference END, v_after, p_actor, '',
+                        p_now, v_hold)
+                    RETURNING id
+            ), taken AS (
+                SELECT t.lot_id, t.take FROM (
+                    SELECT u.lot_id, least(u.remaining,
+                        p_amount - (sum(u.remaining) OVER (ORDER BY u.n) - u.remaining)) AS take
+                    FROM unnest(v_lots, v_remaining) WITH ORDINALITY AS u(lot_id, remaining, n)
+                ) t WHERE t.take > 0
+            ), moved AS (
                 INSERT INTO credits_lotmovement (entry_id, lot_id, amount)
-                    VALUES (v_entry, v_lot.id, -v_take);
-                UPDATE credits_lot SET remaining = remaining - v_take WHERE id = v_lot.id;
-                v_left := v_left - v_take;
-            END LOOP;
+                    SELECT entry.id, taken.lot_id, -taken.take FROM entry, taken
+            ), lots AS (
+                UPDATE credits_lot l SET remaining = l.remaining - taken.take
+                    FROM taken WHERE l.id = taken.lot_id
+            )
+            SELECT entry.id INTO v_entry FROM entry;
             UPDATE credits_wallet SET balance = balance - p_amount WHERE id = v_wallet;
             INSERT INTO portal_auditevent (actor_id, channel, organization_id, action, target,
                 details, created_at)
@@ -174,12 +208,6 @@ BEGIN
         -- Spent meanwhile: the pool, if any, is the source.
     END IF;
 
-    SELECT a.id, a.organization_id, o.low_balance_threshold, w.id AS wallet_id
-        INTO v_access
-        FROM credits_creditaccess a
-        JOIN organizations_organization o ON o.id = a.organization_id
-        LEFT JOIN credits_wallet w ON w.organization_id = a.organization_id
-        WHERE a.account_id = v_account AND a.mode <> 'disabled';
     IF v_access.id IS NULL THEN
         RETURN QUERY SELECT 'no_source'::text, NULL::bigint, NULL::text, NULL::bigint,
             NULL::numeric, NULL::bigint, NULL::numeric, NULL::numeric, NULL::numeric, NULL::text,
@@ -187,20 +215,43 @@ BEGIN
         RETURN;
     END IF;
     v_wallet := v_access.wallet_id;
+    -- The audit event needs no lock: written before the pool's, it is not part of the wait of
+    -- the pool's other consumptions. A refusal below deletes it again, so nothing is written.
+    INSERT INTO portal_auditevent (actor_id, channel, organization_id, action, target, details,
+        created_at)
+        VALUES (p_actor, p_channel, v_access.organization_id,
+            CASE WHEN p_hold_expires_at IS NULL THEN 'credits.consumed' ELSE 'credits.held' END,
+            p_reference,
+            jsonb_build_object('account', p_email, 'amount', round(p_amount, 2)::text,
+                'source', 'organization'), p_now)
+        RETURNING id INTO v_audit;
     IF v_wallet IS NOT NULL THEN
-        SELECT w.balance, w.low_balance_alerted INTO v_balance, v_alerted
+        SELECT w.low_balance_alerted INTO v_alerted
             FROM credits_wallet w WHERE w.id = v_wallet FOR UPDATE;
     END IF;
     SELECT a.mode, a."limit", a.period, a.period_start, a.used, a.alert_level INTO v_acc
         FROM credits_creditaccess a WHERE a.id = v_access.id FOR UPDATE;
+    v_pool := 0;
     IF v_wallet IS NOT NULL THEN
-        -- R37: expired holds give their credits (and quota usage) back before the checks.
-        IF credits_holds_expire(v_wallet, p_now, p_month_start) > 0 THEN
+        LOOP
+            -- The spendable lots in burn order (R23), and whether an open hold has expired.
+            SELECT array_agg(l.id ORDER BY l.expires_at NULLS LAST, l.arrived_at, l.id),
+                   array_agg(l.remaining ORDER BY l.expires_at NULLS LAST, l.arrived_at, l.id),
+                   coalesce(sum(l.remaining), 0),
+                   EXISTS (SELECT 1 FROM credits_hold h WHERE h.wallet_id = v_wallet
+                           AND h.status = 'open' AND h.expires_at <= p_now)
+                INTO v_lots, v_remaining, v_pool, v_expired
+                FROM credits_lot l WHERE l.wallet_id = v_wallet AND l.remaining > 0
+                AND (l.expires_at IS NULL OR l.expires_at > p_now);
+            EXIT WHEN NOT v_expired;
+            -- R37: expired holds give their credits (and quota usage) back before the checks.
+            PERFORM credits_holds_expire(v_wallet, p_now, p_month_start);
             SELECT a.mode, a."limit", a.period, a.period_start, a.used, a.alert_level
                 INTO v_acc FROM credits_creditaccess a WHERE a.id = v_access.id;
-        END IF;
+        END LOOP;
     END IF;
     IF v_acc.mode = 'disabled' THEN
+        DELETE FROM portal_auditevent WHERE id = v_audit;
         RETURN QUERY SELECT 'access_disabled'::text, NULL::bigint, NULL::text, NULL::bigint,
             NULL::numeric, NULL::bigint, NULL::numeric, NULL::numeric, NULL::numeric, NULL::text,
             NULL::numeric, NULL::integer, NULL::integer, NULL::boolean, NULL::bigint, v_account;
@@ -213,18 +264,11 @@ BEGIN
         v_used := 0;  -- R22: a new month has begun; R30: its alerts are armed again.
         v_level := 0;
     END IF;
-    v_pool := 0;
-    IF v_wallet IS NOT NULL THEN
-        PERFORM 1 FROM credits_lot l WHERE l.wallet_id = v_wallet AND l.remaining > 0
-            AND (l.expires_at IS NULL OR l.expires_at > p_now) ORDER BY l.id FOR UPDATE;
-        SELECT coalesce(sum(l.remaining), 0) INTO v_pool FROM credits_lot l
-            WHERE l.wallet_id = v_wallet AND l.remaining > 0
-            AND (l.expires_at IS NULL OR l.expires_at > p_now);
-    END IF;
     IF v_is_quota THEN
         v_room := greatest(v_acc."limit" - v_used, 0);
         -- R22: when both the quota and the pool are short, the answer is quota_exceeded.
         IF p_amount > v_room THEN
+            DELETE FROM portal_auditevent WHERE id = v_audit;
             RETURN QUERY SELECT 'quota_exceeded'::text, NULL::bigint, NULL::text, NULL::bigint,
                 NULL::numeric, NULL::bigint, NULL::numeric, v_room, v_acc."limit",
                 v_acc.period::text, NULL::numeric, NULL::integer, NULL::integer, NULL::boolean,
@@ -233,6 +277,7 @@ BEGIN
         END IF;
     END IF;
     IF p_amount > v_pool THEN
+        DELETE FROM portal_auditevent WHERE id = v_audit;
         RETURN QUERY SELECT 'insufficient_pool'::text, NULL::bigint, NULL::text, NULL::bigint,
             NULL::numeric, NULL::bigint, NULL::numeric, v_pool, NULL::numeric, NULL::text,
             NULL::numeric, NULL::integer, NULL::integer, NULL::boolean,
@@ -242,45 +287,9 @@ BEGIN
     v_used := v_used + p_amount;
     v_after := CASE WHEN v_is_quota THEN least(v_acc."limit" - v_used, v_pool - p_amount)
                     ELSE v_pool - p_amount END;
-    IF p_hold_expires_at IS NOT NULL THEN
-        INSERT INTO credits_hold (reference, account_id, wallet_id, organization_id,
-            opening_amount, amount, status, period_start, opened_at, expires_at, release_reason)
-            VALUES (p_reference, v_account, v_wallet, v_access.organization_id, p_amount,
-                p_amount, 'open', CASE WHEN v_acc.period = 'monthly' THEN p_month_start END,
-                p_now, p_hold_expires_at, '')
-            RETURNING id INTO v_hold;
-    END IF;
-    INSERT INTO credits_ledgerentry (wallet_id, kind, amount, account_id, organization_id,
-        reference, available_after, quota_limit, quota_used_after, actor_id, note, created_at,
-        hold_id)
-        VALUES (v_wallet, v_kind, -p_amount, v_account, v_access.organization_id,
-            CASE WHEN v_hold IS NULL THEN p_reference END, v_after,
-            CASE WHEN v_is_quota THEN v_acc."limit" END,
-            CASE WHEN v_is_quota THEN v_used END, p_actor, '', p_now, v_hold)
-        RETURNING id INTO v_entry;
-    v_left := p_amount;
-    FOR v_lot IN SELECT l.id, l.remaining FROM credits_lot l
-        WHERE l.wallet_id = v_wallet AND l.remaining > 0
-        AND (l.expires_at IS NULL OR l.expires_at > p_now)
-        ORDER BY l.expires_at NULLS LAST, l.arrived_at, l.id
-    LOOP
-        EXIT WHEN v_left <= 0;
-        v_take := least(v_lot.remaining, v_left);
-        INSERT INTO credits_lotmovement (entry_id, lot_id, amount)
-            VALUES (v_entry, v_lot.id, -v_take);
-        UPDATE credits_lot SET remaining = remaining - v_take WHERE id = v_lot.id;
-        v_left := v_left - v_take;
-    END LOOP;
-    IF v_hold IS NULL THEN
-        -- Usage charts count what was consumed; a hold counts there once captured.
-        PERFORM credits_usage_add(v_access.organization_id, v_account, p_now, p_amount);
-    END IF;
     -- R30: the low-balance alert goes out once, when the pool falls below the threshold.
     v_low := v_access.low_balance_threshold IS NOT NULL
         AND v_pool - p_amount < v_access.low_balance_threshold AND NOT v_alerted;
-    UPDATE credits_wallet SET balance = balance - p_amount,
-        low_balance_alerted = low_balance_alerted OR v_low
-        WHERE id = v_wallet;
     v_new_level := 0;
     IF v_is_quota THEN
         -- R30: the highest threshold (80 or 100 percent) reached, never lowered in a period.
@@ -289,16 +298,79 @@ BEGIN
             WHEN v_used * 5 >= v_acc."limit" * 4 THEN 80
             ELSE 0 END);
     END IF;
-    UPDATE credits_creditaccess SET used = v_used,
-        period_start = CASE WHEN period = 'monthly' THEN p_month_start END,
-        alert_level = v_new_level
-        WHERE id = v_access.id;
-    INSERT INTO portal_auditevent (actor_id, channel, organization_id, action, target, details,
-        created_at)
-        VALUES (p_actor, p_channel, v_access.organization_id,
-            CASE WHEN v_hold IS NULL THEN 'credits.consumed' ELSE 'credits.held' END, p_reference,
-            jsonb_build_object('account', p_email, 'amount', round(p_amount, 2)::text,
-                'source', 'organization'), p_now);
+    IF p_hold_expires_at IS NOT NULL THEN
+        INSERT INTO credits_hold (reference, account_id, wallet_id, organization_id,
+            opening_amount, amount, status, period_start, opened_at, expires_at, release_reason)
+            VALUES (p_reference, v_account, v_wallet, v_access.organization_id, p_amount,
+                p_amount, 'open', CASE WHEN v_acc.period = 'monthly' THEN p_month_start END,
+                p_now, p_hold_expires_at, '')
+            RETURNING id INTO v_hold;
+    END IF;
+    -- The entry, its lot movements (each lot in burn order gives what is still to take, up to
+    -- what it holds) and the lots' new amounts, in one statement.
+    WITH entry AS (
+        INSERT INTO credits_ledgerentry (wallet_id, kind, amount, account_id, organization_id,
+            reference, available_after, quota_limit, quota_used_after, actor_id, note,
+            created_at, hold_id)
+            VALUES (v_wallet, v_kind, -p_amount, v_account, v_access.organization_id,
+                CASE WHEN v_hold IS NULL THEN p_reference END, v_after,
+                CASE WHEN v_is_quota THEN v_acc."limit" END,
+                CASE WHEN v_is_quota THEN v_used END, p_actor, '', p_now, v_hold)
+            RETURNING id
+    ), taken AS (
+        SELECT t.lot_id, t.take FROM (
+            SELECT u.lot_id, least(u.remaining,
+                p_amount - (sum(u.remaining) OVER (ORDER BY u.n) - u.remaining)) AS take
+            FROM unnest(v_lots, v_remaining) WITH ORDINALITY AS u(lot_id, remaining, n)
+        ) t WHERE t.take > 0
+    ), moved AS (
+        INSERT INTO credits_lotmovement (entry_id, lot_id, amount)
+            SELECT entry.id, taken.lot_id, -taken.take FROM entry, taken
+    ), lots AS (
+        UPDATE credits_lot l SET remaining = l.remaining - taken.take
+            FROM taken WHERE l.id = taken.lot_id
+    )
+    SELECT entry.id INTO v_entry FROM entry;
+    -- The caches, in one statement: the usage rollups of the charts (a day of the pool, a
+    -- month of the member; a hold counts there once captured), the wallet's balance, and the
+    -- access's usage and alert level.
+    WITH day_row AS (
+        UPDATE credits_poolusageday d SET consumed = d.consumed + p_amount
+            WHERE v_hold IS NULL AND d.organization_id = v_access.organization_id
+            AND d.day = (p_now AT TIME ZONE 'UTC')::date
+            RETURNING 1
+    ), month_row AS (
+        UPDATE credits_memberusagemonth m SET consumed = m.consumed + p_amount
+            WHERE v_hold IS NULL AND m.organization_id = v_access.organization_id
+            AND m.account_id = v_account
+            AND m.month = date_trunc('month', p_now AT TIME ZONE 'UTC')::date
+            RETURNING 1
+    ), wallet AS (
+        UPDATE credits_wallet w SET balance = w.balance - p_amount,
+            low_balance_alerted = w.low_balance_alerted OR v_low
+            WHERE w.id = v_wallet
+    ), access AS (
+        UPDATE credits_creditaccess a SET used = v_used,
+            period_start = CASE WHEN a.period = 'monthly' THEN p_month_start END,
+            alert_level = v_new_level
+            WHERE a.id = v_access.id
+    )
+    SELECT EXISTS (SELECT FROM day_row), EXISTS (SELECT FROM month_row) INTO v_day, v_month;
+    IF v_hold IS NULL AND NOT v_day THEN
+        -- The pool's first consumption of the day: the day's row is made.
+        INSERT INTO credits_poolusageday (organization_id, day, consumed)
+            VALUES (v_access.organization_id, (p_now AT TIME ZONE 'UTC')::date, p_amount)
+            ON CONFLICT ON CONSTRAINT pool_usage_day_unique
+            DO UPDATE SET consumed = credits_poolusageday.consumed + EXCLUDED.consumed;
+    END IF;
+    IF v_hold IS NULL AND NOT v_month THEN
+        -- The member's first consumption of the month: the month's row is made.
+        INSERT INTO credits_memberusagemonth (organization_id, account_id, month, consumed)
+            VALUES (v_access.organization_id, v_account,
+                date_trunc('month', p_now AT TIME ZONE 'UTC')::date, p_amount)
+            ON CONFLICT ON CONSTRAINT member_usage_month_unique
+            DO UPDATE SET consumed = credits_memberusagemonth.consumed + EXCLUDED.consumed;
+    END IF;
     -- R30, R45: the alerts are a job saved with the consumption itself and emailed by a
     -- worker (credits.tasks.alerts_send): off this hot path, never lost, and never sent for
     -- a consumption that rolled back.
@@ -319,6 +391,10 @@ END;
 $function$;
 
 -- credits_usage_add: the usage rollups the charts read (a day of the pool, a month of a member).
+-- Both rows exist after the day's (the month's) first consumption, so each is updated first
+-- and inserted only when missing: cheaper than an insert that meets its conflict, and it runs
+-- under the pool's lock. In PL/pgSQL rather than SQL so that its plans are kept per session
+-- instead of made again at every call.
 CREATE OR REPLACE FUNCTION credits_usage_add(
     p_organization bigint,
     p_account bigint,
@@ -326,16 +402,27 @@ CREATE OR REPLACE FUNCTION credits_usage_add(
     p_amount numeric
 )
 RETURNS void
-LANGUAGE sql AS $function$
-    INSERT INTO credits_poolusageday (organization_id, day, consumed)
-        VALUES (p_organization, (p_now AT TIME ZONE 'UTC')::date, p_amount)
-        ON CONFLICT ON CONSTRAINT pool_usage_day_unique
-        DO UPDATE SET consumed = credits_poolusageday.consumed + EXCLUDED.consumed;
-    INSERT INTO credits_memberusagemonth (organization_id, account_id, month, consumed)
-        VALUES (p_organization, p_account,
-            date_trunc('month', p_now AT TIME ZONE 'UTC')::date, p_amount)
-        ON CONFLICT ON CONSTRAINT member_usage_month_unique
-        DO UPDATE SET consumed = credits_memberusagemonth.consumed + EXCLUDED.consumed;
+LANGUAGE plpgsql AS $function$
+BEGIN
+    UPDATE credits_poolusageday SET consumed = consumed + p_amount
+        WHERE organization_id = p_organization AND day = (p_now AT TIME ZONE 'UTC')::date;
+    IF NOT FOUND THEN
+        INSERT INTO credits_poolusageday (organization_id, day, consumed)
+            VALUES (p_organization, (p_now AT TIME ZONE 'UTC')::date, p_amount)
+            ON CONFLICT ON CONSTRAINT pool_usage_day_unique
+            DO UPDATE SET consumed = credits_poolusageday.consumed + EXCLUDED.consumed;
+    END IF;
+    UPDATE credits_memberusagemonth SET consumed = consumed + p_amount
+        WHERE organization_id = p_organization AND account_id = p_account
+        AND month = date_trunc('month', p_now AT TIME ZONE 'UTC')::date;
+    IF NOT FOUND THEN
+        INSERT INTO credits_memberusagemonth (organization_id, account_id, month, consumed)
+            VALUES (p_organization, p_account,
+                date_trunc('month', p_now AT TIME ZONE 'UTC')::date, p_amount)
+            ON CONFLICT ON CONSTRAINT member_usage_month_unique
+            DO UPDATE SET consumed = credits_memberusagemonth.consumed + EXCLUDED.consumed;
+    END IF;
+END;
 $function$;
 
 -- credits_available: what the account can spend now (R22, R23), read under the caller's locks.
@@ -419,12 +506,8 @@ BEGIN
             WHERE a.account_id = v_h.account_id AND a.organization_id = v_h.organization_id
             FOR UPDATE;
     END IF;
-    -- What the hold took from each lot, locked by id, listed in burn order (R23).
-    PERFORM 1 FROM credits_lot l WHERE l.id IN (
-        SELECT m.lot_id FROM credits_lotmovement m
-        JOIN credits_ledgerentry e ON e.id = m.entry_id
-        WHERE e.hold_id = p_hold AND e.kind IN ('hold', 'release'))
-        ORDER BY l.id FOR UPDATE;
+    -- What the hold took from each lot, listed in burn order (R23); the wallet's lock, which
+    -- every writer of its lots takes first, keeps them as read.
     SELECT array_agg(t.lot_id ORDER BY l.expires_at NULLS LAST, l.arrived_at, l.id),
            array_agg(t.held ORDER BY l.expires_at NULLS LAST, l.arrived_at, l.id),
            array_agg(l.expired_entry_id IS NOT NULL
@@ -535,9 +618,9 @@ $function$;
 
 -- credits_hold_change: raise, capture or release one hold (R36-R38) in one statement. The
 -- token and its scope are checked first, as for a consumption; then the locks in the portal's
--- order (wallet, access, lots by id; the hold's row after its wallet), expired holds of the
--- wallet released, and the operation. `p_action`: 'raise' (p_amount: the new total),
--- 'capture' (p_amount: the amount, NULL for all) or 'release'.
+-- order (wallet, access; the hold's row after its wallet; the lots kept by the wallet's lock),
+-- expired holds of the wallet released, and the operation. `p_action`: 'raise' (p_amount: the
+-- new total), 'capture' (p_amount: the amount, NULL for all) or 'release'.
 CREATE OR REPLACE FUNCTION credits_hold_change(
     p_action text,
     p_reference text,
@@ -648,9 +731,6 @@ BEGIN
                 END IF;
             END IF;
             IF v_outcome = 'raised' THEN
-                PERFORM 1 FROM credits_lot l WHERE l.wallet_id = v_h.wallet_id
-                    AND l.remaining > 0 AND (l.expires_at IS NULL OR l.expires_at > p_now)
-                    ORDER BY l.id FOR UPDATE;
                 SELECT coalesce(sum(l.remaining), 0) INTO v_pool FROM credits_lot l
                     WHERE l.wallet_id = v_h.wallet_id AND l.remaining > 0
                     AND (l.expires_at IS NULL OR l.expires_at > p_now);
