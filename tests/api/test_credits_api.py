@@ -1,10 +1,13 @@
 """Credit endpoints of the JSON API (rules.md "JSON API"; R17, R20–R26)."""
 
+import json
 from decimal import Decimal
 
 import pytest
 
+from credits.api import ConsumptionOut
 from credits.models import LedgerEntry
+from portal.api import api
 from portal.services import api_token_create
 from tests.credits.factories import access_of, consume, fund_personal, fund_pool, set_access
 from tests.factories import add_member, make_org_admin
@@ -101,6 +104,22 @@ def test_consumption_201_then_replay_200_with_the_same_body(
     assert conflict.status_code == 409
     assert conflict.json()["error"]["code"] == "reference_conflict"
     assert LedgerEntry.objects.filter(kind="consumption").count() == 1
+
+
+def test_consumption_answers_are_what_the_schema_and_the_renderer_say(
+    client, service_headers, organization, member
+):
+    """The endpoint writes its answer itself (the hot path skips the response model): the
+    same bytes, content type and schema as the API's renderer gives every other answer."""
+    fund_pool(organization, "10.00")
+    set_access(member, organization, "unlimited")
+    body = {"account": member.email, "amount": "1", "reference": "job-schema"}
+    for status in (201, 200):
+        response = post(client, "/api/v1/credits/consumptions", body, service_headers)
+        assert response.status_code == status
+        assert response["Content-Type"] == api.get_content_type()
+        answer = ConsumptionOut.model_validate(response.json()).model_dump()
+        assert response.content == json.dumps(answer).encode()
 
 
 @pytest.mark.parametrize(
