@@ -222,6 +222,39 @@ def _bar_html(bar, chart) -> str:
     return f"{rect}\n{label}\n"
 
 
+def _chart_text_html(chart) -> dict:
+    """The chart's scale (`chart-axis` and `chart-grid` of org_credits.html) and its top
+    members (`chart-leaders`), indented as the template's loops wrote them."""
+    labels = [
+        f'<text class="chart__label" x="{chart["label_x"]}" y="{line["label_y"]:.2f}"'
+        f' text-anchor="end">{escape(line["label"])}</text>'
+        for line in chart["grid"]
+    ]
+    grid = "".join(
+        f'\n      <line class="chart__grid" x1="{chart["plot_left"]}" x2="{chart["plot_right"]}"'
+        f' y1="{line["y"]:.2f}" y2="{line["y"]:.2f}"></line>\n      {label}\n      '
+        for line, label in zip(chart["grid"], labels, strict=True)
+    )
+    leaders = []
+    for leader in chart["leaders"]:
+        person = leader["account"]
+        email = escape(person.email)
+        name = (
+            f'{escape(person.name)} <span class="muted small">{email}</span>'
+            if person.name
+            else email
+        )
+        leaders.append(
+            f'\n        <li><span>{name}</span> <span class="num">'
+            f"{Decimal(leader['total']):,.2f}</span></li>\n        "
+        )
+    return {
+        "axis_html": mark_safe("".join(labels)),
+        "grid_html": mark_safe(grid),
+        "leaders_html": mark_safe("".join(leaders)),
+    }
+
+
 @functools.cache
 def _empty_form_html(partial: str) -> str:
     """The fields of a form shown empty on every view (buy credits, apply to selected, ask
@@ -276,12 +309,13 @@ def _my_context(request, **forms):
         # R21: the pools this account could be given, but not while it has personal credits.
         "closed_pools": data["closed_pools"],
         "my_requests": data["requests"],
-        "purchase_form": forms.get("purchase_form") or PurchaseForm(prefix="buy"),
+        # A form sent back with errors is rendered; else its empty fields, rendered once.
+        "purchase_form": forms.get("purchase_form"),
         "purchase_fields": None
         if forms.get("purchase_form")
         else _empty_form_html("credits/my_credits.html#purchase-fields"),
         "credit_price": credit_price(),
-        "request_form": forms.get("request_form") or CreditRequestForm(prefix="ask"),
+        "request_form": forms.get("request_form"),
         "request_fields": None
         if forms.get("request_form")
         else _empty_form_html("credits/my_credits.html#request-fields"),
@@ -513,7 +547,7 @@ def _access_rows(accesses: list[selectors.AccessRow], csrf: str | None = None):
 def _org_context(request, *, purchase_form=None, bulk_form=None):
     organization = request.organization
     now = timezone.now()
-    # Everything below the forms in one statement (credits.selectors.pool_page).
+    # Everything the page reads, in one statement (credits.selectors.pool_page).
     query = request.GET.get("q", "").strip()[:100]
     data = selectors.pool_page(
         organization_id=organization.pk,
@@ -535,7 +569,6 @@ def _org_context(request, *, purchase_form=None, bulk_form=None):
     )
     pool = data["available"]
     page = data["members"]
-    _access_rows(page.object_list, csrf_input(request))
     threshold = organization.low_balance_threshold
     return {
         "organization": organization,
@@ -548,18 +581,17 @@ def _org_context(request, *, purchase_form=None, bulk_form=None):
         "lots_more": data["lots_more"],
         "threshold": threshold,
         "below_threshold": threshold is not None and pool < threshold,
-        "purchase_form": purchase_form or PurchaseForm(prefix="buy"),
+        # A form sent back with errors is rendered; else its empty fields, rendered once.
+        "purchase_form": purchase_form,
         "purchase_fields": None
         if purchase_form
         else _empty_form_html("credits/org_credits.html#purchase-fields"),
         "credit_price": credit_price(),
-        "bulk_form": bulk_form or _empty_bulk_form(),
+        "bulk_form": bulk_form,
         "bulk_fields": None
         if bulk_form
         else _empty_form_html("credits/org_credits.html#bulk-fields"),
-        "page": page,
-        "query": query,
-        "query_prefix": f"q={query}&" if query else "",
+        **_member_table(request, page, query),
         "history": data["history"],
         "history_rows": _history_html(data["history"].object_list),
         "chart": _chart_geometry(data["usage"], today=now.date()),
@@ -577,8 +609,18 @@ def _member_table_context(request) -> dict:
         page=request.GET.get("page"),
         per_page=MEMBERS_PER_PAGE,
     )
-    _access_rows(page.object_list, csrf_input(request))
-    return {"page": page, "query": query, "query_prefix": f"q={query}&" if query else ""}
+    return _member_table(request, page, query)
+
+
+def _member_table(request, page, query: str) -> dict:
+    """The access table's context: its page of rows, written out, and the search."""
+    rows = _access_rows(page.object_list, csrf_input(request))
+    return {
+        "page": page,
+        "member_rows": mark_safe("".join(access.row_html for access in rows)),
+        "query": query,
+        "query_prefix": f"q={query}&" if query else "",
+    }
 
 
 @org_admin_required
@@ -843,5 +885,6 @@ def _chart_geometry(data: dict, *, today: date) -> dict:
         "days": days,
     }
     chart["bars_html"] = mark_safe("".join(_bar_html(bar, chart) for bar in bars))
+    chart.update(_chart_text_html(chart))
     chart["days_html"] = mark_safe("".join(_day_row_html(day) for day in days if day["total"]))
     return chart

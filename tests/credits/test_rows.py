@@ -12,7 +12,7 @@ from django.template.loader import render_to_string
 from credits import views
 from credits.forms import CreditRequestForm, PurchaseForm
 from credits.models import EntryKind
-from credits.selectors import HistoryRow, HoldRow, LotRow
+from credits.selectors import HistoryRow, HoldRow, LotRow, Person
 
 NASTY = 'Ann "A" <B> & co'
 WHEN = datetime(2026, 3, 4, 23, 30, tzinfo=UTC)
@@ -111,7 +111,10 @@ def test_chart_bars_and_days_match_the_partials():
     data = {
         "days": days,
         "month": date(2026, 3, 1),
-        "leaders": [],
+        "leaders": [
+            (Person(NASTY, "ann+<x>@example.com"), D("1234567.5")),
+            (Person("", "bo@example.com"), D("0.01")),
+        ],
         "total": sum(d["total"] for d in days),
     }
     chart = views._chart_geometry(data, today=date(2026, 3, 20))
@@ -127,6 +130,9 @@ def test_chart_bars_and_days_match_the_partials():
         if day["total"]
     )
     assert_same(chart["days_html"], rows)
+    for part in ("axis", "grid", "leaders"):
+        rendered = render_to_string(f"credits/org_credits.html#chart-{part}", {"chart": chart})
+        assert chart[f"{part}_html"] == rendered, part
 
 
 @pytest.mark.parametrize(
