@@ -289,14 +289,12 @@ class SeatRow(NamedTuple):
 
 
 class EndedSeatRow(NamedTuple):
+    """A cancelled seat, or one that ran out."""
+
     pk: int
     starts_at: datetime
     ends_at: datetime | None
     cancelled_at: datetime | None
-
-    @property
-    def state(self) -> str:
-        return "cancelled" if self.cancelled_at else "expired"
 
 
 class MemberRow(NamedTuple):

@@ -498,8 +498,9 @@ _EXPIRED = '<span class="badge">Expired</span>'
 
 
 def _ended_rows_html(seats) -> str:
-    """The ended seats' rows (`selectors.EndedSeatRow`), written out once per page like the
-    current seats' rows: cancelled with its date, or expired."""
+    """The ended seats' rows (`selectors.EndedSeatRow`) as the `ended-row` partial renders
+    them, written out once per page like the current seats' rows: cancelled with its date, or
+    expired. tests/licensing/test_views.py compares the two."""
     day = _Days()
     return mark_safe(
         "".join(
@@ -525,7 +526,8 @@ _BULK_ROW = (
 
 
 def _bulk_rows_html(members) -> str:
-    """The rows of members without a seat (`selectors.MemberRow`), one checkbox each."""
+    """The rows of members without a seat (`selectors.MemberRow`), one checkbox each, as the
+    `bulk-row` partial renders them. tests/licensing/test_views.py compares the two."""
     return mark_safe(
         "".join(
             _BULK_ROW.format(

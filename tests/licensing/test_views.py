@@ -486,6 +486,12 @@ def test_no_trial_or_beta_is_offered_for_a_product_already_held(client):
     assert catalog["Ended Tool"]["can_trial"] and catalog["Ended Tool"]["can_beta"]
 
 
+def _squash(html):
+    import re
+
+    return re.sub(r">\s+<", "><", re.sub(r"\s+", " ", str(html))).strip()
+
+
 def _page_csrf():
     from django.test import RequestFactory
 
@@ -513,7 +519,6 @@ def test_seat_row_matches_the_partial(organization, product, assigned, fields):
     of rendering the `seat-row` partial 25 times; the markup must stay what the partial gives
     (the partial still renders the single row an edit or a cancel sends back)."""
     import difflib
-    import re
 
     from django.template.loader import render_to_string
 
@@ -533,35 +538,16 @@ def test_seat_row_matches_the_partial(organization, product, assigned, fields):
         request,
     )
 
-    def squash(html):
-        return re.sub(r">\s+<", "><", re.sub(r"\s+", " ", html)).strip()
-
-    written, expected = squash(str(written)), squash(rendered)
+    written, expected = _squash(written), _squash(rendered)
     assert written == expected, [
         d for d in difflib.ndiff(written.split("><"), expected.split("><")) if d[0] in "-+?"
     ]
 
 
-# The rows of the ended seats and of the members without a seat as the page's template wrote
-# them in a loop, before they were written out in Python (`views._ended_rows_html`,
-# `views._bulk_rows_html`): the markup stays the same, to the byte.
-ENDED_ROWS_LOOP = """{% for seat in seats %}
-          <tr>
-            <td data-label="Seat">#{{ seat.pk }}</td>
-            <td data-label="Valid">{{ seat.starts_at|date:"j M Y" }} – {{ seat.ends_at|date:"j M Y"|default:"no end" }}</td>
-            <td data-label="Status">{% if seat.state == "cancelled" %}<span class="badge badge--bad">Cancelled {{ seat.cancelled_at|date:"j M Y" }}</span>{% else %}<span class="badge">Expired</span>{% endif %}</td>
-          </tr>
-          {% endfor %}"""  # noqa: E501
-BULK_ROWS_LOOP = """{% for membership in members %}
-            <tr>
-              <td class="check"><input type="checkbox" name="members" value="{{ membership.pk }}" id="bulk-{{ membership.pk }}"></td>
-              <td><label for="bulk-{{ membership.pk }}"><strong>{{ membership.account.display_name }}</strong> <span class="muted small">{{ membership.account.email }}</span></label></td>
-            </tr>
-            {% endfor %}"""  # noqa: E501
-
-
-def test_ended_rows_match_the_template_loop(organization, product):
-    from django.template import Context, Template
+def test_ended_rows_match_the_partial(organization, product):
+    """The ended seats' rows are written out in Python (`views._ended_rows_html`); the
+    template's `ended-row` partial, which the page never renders, is their markup."""
+    from django.template.loader import render_to_string
 
     from licensing import selectors, views
 
@@ -570,16 +556,20 @@ def test_ended_rows_match_the_template_loop(organization, product):
     make_seat(organization, product, starts_in_days=-40, days=20)
     make_seat(organization, product)  # current: not listed
     rows = selectors.ended_seat_rows_for_org(organization=organization, product=product)[0:20]
-    seats = License.objects.filter(pk__in=[row.pk for row in rows])
-    seats = sorted(seats, key=lambda s: [row.pk for row in rows].index(s.pk))
-    selectors.annotate_seat_states(seats)
-    expected = Template(ENDED_ROWS_LOOP).render(Context({"seats": seats}))
+    seats = License.objects.in_bulk([row.pk for row in rows])
+    selectors.annotate_seat_states(seats.values())
+    expected = "".join(
+        render_to_string("licensing/org_licenses.html#ended-row", {"seat": seats[row.pk]})
+        for row in rows
+    )
     assert len(rows) == 3 and "no end" in expected and "Cancelled" in expected
-    assert str(views._ended_rows_html(rows)) == expected
+    assert _squash(views._ended_rows_html(rows)) == _squash(expected)
 
 
-def test_bulk_rows_match_the_template_loop(organization, product):
-    from django.template import Context, Template
+def test_bulk_rows_match_the_partial(organization, product):
+    """The rows of members without a seat are written out in Python (`views._bulk_rows_html`);
+    the template's `bulk-row` partial, which the page never renders, is their markup."""
+    from django.template.loader import render_to_string
 
     from licensing import selectors, views
     from organizations.models import Membership
@@ -591,12 +581,13 @@ def test_bulk_rows_match_the_template_loop(organization, product):
         organization=organization, product=product, offset=0, limit=25, window=26
     )
     members = Membership.objects.select_related("account").in_bulk([row.pk for row in rows])
-    expected = Template(BULK_ROWS_LOOP).render(
-        Context({"members": [members[row.pk] for row in rows]})
+    expected = "".join(
+        render_to_string("licensing/org_licenses.html#bulk-row", {"membership": members[row.pk]})
+        for row in rows
     )
     assert len(rows) == 3  # the administrator and the two without a seat
     assert "&lt;B&gt; &amp; co" in expected and "o&#x27;neil" in expected
-    assert str(views._bulk_rows_html(rows)) == expected
+    assert _squash(views._bulk_rows_html(rows)) == _squash(expected)
 
 
 def test_fields_written_once_per_process_are_the_forms(organization, product):
