@@ -181,29 +181,33 @@ _SEAT_PRODUCTS_SQL = """
      WHERE t.product_id IS NOT NULL OR p.active OR p.code = %(code)s
      ORDER BY p.name, p.id
 """
-_SUMMARY_KEYS = ("total", "assigned", "expiring", "upcoming", "ended")
 
 
 def seat_products_for_org(*, organization, now=None, code: str = "") -> SeatProducts:
     """The seat summary of `organization`, the products for sale, and the product whose code
     is `code` (any product, retired ones included). One query."""
     now = now or timezone.now()
-    params = {"organization": organization.pk, "now": now, "soon": now + _soon(), "code": code}
-    with connection.cursor() as cursor:
-        cursor.execute(_SEAT_PRODUCTS_SQL, params)
-        rows = cursor.fetchall()
+    rows = _fetch(
+        _SEAT_PRODUCTS_SQL,
+        {"organization": organization.pk, "now": now, "soon": now + _soon(), "code": code},
+    )
     summary, for_sale, named_id = [], [], None
-    read = {row[0]: row[:4] for row in rows}
-    for pk, p_code, name, active, tallied, *counts in rows:
-        if tallied and (counts[0] or counts[3] or counts[4]):  # total, upcoming, ended
-            row = {"product_id": pk, **dict(zip(_SUMMARY_KEYS, counts, strict=True))}
-            row.update(
-                product__code=p_code,
-                product__name=name,
-                product__active=active,
-                free=row["total"] - row["assigned"],
+    for pk, p_code, name, active, tallied, total, assigned, expiring, upcoming, ended in rows:
+        if tallied and (total or upcoming or ended):
+            summary.append(
+                {
+                    "product_id": pk,
+                    "product__code": p_code,
+                    "product__name": name,
+                    "product__active": active,
+                    "total": total,
+                    "assigned": assigned,
+                    "free": total - assigned,
+                    "expiring": expiring,
+                    "upcoming": upcoming,
+                    "ended": ended,
+                }
             )
-            summary.append(row)
         if active:
             for_sale.append((p_code, name))
         if code and p_code == code:
@@ -211,6 +215,7 @@ def seat_products_for_org(*, organization, now=None, code: str = "") -> SeatProd
     # In the order the summary always had (names as Python compares them), while the products
     # for sale keep the database's order of names, as the buy form always listed them.
     summary.sort(key=lambda row: (row["product__name"], row["product_id"]))
+    read = {row[0]: row[:4] for row in rows}
     return SeatProducts(summary=summary, for_sale=for_sale, named_id=named_id, read=read)
 
 
