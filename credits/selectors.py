@@ -1070,13 +1070,13 @@ def pool_members(*, organization_id: int, now: datetime, query: str, page, per_p
     return _page("members", params, count, _access_rows(rows, exact_cents(values["available"])))
 
 
-def pool_access_row(*, organization_id: int, access_id: int, now: datetime) -> AccessRow:
-    """One member's row of the access table, as the table shows it."""
+def pool_access_row(*, organization_id: int, access_id: int, now: datetime) -> AccessRow | None:
+    """One member's row of the access table, as the table shows it (None: no longer there)."""
     params = {**_pool_params(organization_id, now), **_window("members", 1, 1)}
     sections = {"available": _POOL_AVAILABLE, "members": _members_sql("", params, access_id)}
     values = _read(sections, params)
     _count, rows = values["members"]
-    return _access_rows(rows, exact_cents(values["available"]))[0]
+    return next(iter(_access_rows(rows, exact_cents(values["available"]))), None)
 
 
 def pool_requests(*, organization_id: int, shown: int) -> list[OpenRequest]:

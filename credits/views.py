@@ -708,6 +708,8 @@ def org_access_update(request, pk: int):
     row = selectors.pool_access_row(
         organization_id=organization.pk, access_id=access.pk, now=timezone.now()
     )
+    if row is None:  # the member was removed meanwhile
+        raise Http404("No such member.")
     _access_rows([row])
     if status == 422:
         row.form = form

@@ -137,7 +137,7 @@ def test_buy_credits_refuses_bad_amounts_next_to_the_field(admin_client, bad):
 
 def test_inline_access_edit_returns_the_row(admin_client, busy_org, django_assert_max_num_queries):
     access = access_of(busy_org[2])
-    with django_assert_max_num_queries(26):
+    with django_assert_max_num_queries(22):
         response = admin_client.post(
             f"/organization/credits/access/{access.pk}/",
             {
