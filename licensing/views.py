@@ -230,6 +230,8 @@ def _licenses_context(request, partial: str | None = None) -> tuple[str | None, 
         ended_query=urlencode(base) + "&",
         bulk_query=urlencode({**base, "bulk_q": bulk_q} if bulk_q else base) + "&",
     )
+    if partial == "seat-count":
+        return partial, context
     if partial in (None, "seat-table"):
         # The seat counts come from the seat tallies the summary already read, not from
         # counting a product's seats again (20,000 at 100,000 seats): every current seat
@@ -297,6 +299,8 @@ def _bulk_page(request, organization, product, query, now):
 
 PARTIALS = {
     "seat-summary": "seat-summary",
+    # Asked for with hx-select by the count above the seat table: the paragraph alone.
+    "seat-count": "seat-count",
     "seat-table": "seat-table",
     "ended-table": "ended-table",
     "bulk-members": "bulk-members",

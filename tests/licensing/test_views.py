@@ -169,7 +169,9 @@ def test_org_page_queries_are_bounded_whatever_the_number_of_seats(
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("target", ["seat-summary", "seat-table", "ended-table", "bulk-members"])
+@pytest.mark.parametrize(
+    "target", ["seat-summary", "seat-count", "seat-table", "ended-table", "bulk-members"]
+)
 def test_org_page_fragments(
     admin_client, organization, member, product, target, django_assert_max_num_queries
 ):
@@ -180,6 +182,20 @@ def test_org_page_fragments(
     html = response.content.decode()
     assert response.status_code == 200 and "<html" not in html
     assert f'id="{target}"' in html
+
+
+def test_the_seat_count_part_is_the_page_s_paragraph(admin_client, organization, member, product):
+    """The count above the seat table reloads itself with hx-select="#seat-count": it is
+    answered with that paragraph alone, the same as the page's."""
+    import re
+
+    give(organization, make_seats(organization, product, 3)[0], member)
+    url = "/organization/licenses/?product=studio"
+    page = admin_client.get(url).content.decode()
+    part = admin_client.get(url, **htmx("seat-count")).content.decode()
+    (paragraph,) = re.findall(r'<p id="seat-count".*?</p>', page, re.S)
+    assert "1 of 3 assigned · 2 free" in paragraph
+    assert part.startswith(paragraph) and "<main" not in part
 
 
 def test_seat_filters(admin_client, organization, member, product):
