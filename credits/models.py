@@ -153,6 +153,9 @@ class LedgerEntry(models.Model):
         indexes = [
             models.Index(fields=["wallet", "-created_at", "-id"]),
             models.Index(fields=["account", "organization", "created_at"]),
+            # An account's own history, newest first (My credits): a render farm's service
+            # account draws hundreds of thousands of entries, which were sorted on each page.
+            models.Index(fields=["account", "-created_at", "-id"], name="ledger_account_newest"),
         ]
 
     def __str__(self):
