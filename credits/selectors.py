@@ -716,6 +716,7 @@ def _window(prefix: str, number, per_page: int) -> dict:
         f"{prefix}_asked": asked,
         f"{prefix}_per": per_page,
         f"{prefix}_offset": (asked - 1) * per_page,
+        f"{prefix}_end": asked * per_page,
         f"{prefix}_cap": (asked + _WINDOW_AHEAD) * per_page + 1,
     }
 
@@ -1152,18 +1153,18 @@ SELECT
     END
 """
 
-# The account's own history, newest first, a window of pages counted: its personal wallet,
-# by the wallet's id read first (given as a subquery, the planner cannot tell a personal
-# wallet from a pool of a million entries and scans the ledger), and what it drew from a pool.
+# The account's own history, newest first, a window of pages counted: its personal wallet
+# (by the wallet's id, read first: given as a subquery, the planner cannot tell a personal
+# wallet from a pool of a million entries and scans the ledger) and what it drew from pools.
+# Each of the two is read along its own index, newest first, as far as the page or the count
+# needs ({parts}: `_own_parts`): with the two conditions in one OR, every entry of the account
+# was read and sorted on each view, however long its history.
 _MY_HISTORY = """
 WITH n AS (
-    SELECT count(*) AS total FROM (
-        SELECT 1 FROM credits_ledgerentry e WHERE {own} LIMIT %(history_cap)s) w
+    SELECT least(count(*), %(history_cap)s) AS total FROM ({counted}) w
 ), shown AS (
-    SELECT e.id, e.created_at, e.kind, e.amount, e.order_id, e.note, e.reference, e.hold_id,
-           e.organization_id
-    FROM credits_ledgerentry e WHERE {own}
-    ORDER BY e.created_at DESC, e.id DESC
+    SELECT * FROM ({listed}) u
+    ORDER BY created_at DESC, id DESC
     LIMIT %(history_per)s OFFSET %(history_offset)s
 )
 SELECT json_build_array(
@@ -1179,7 +1180,32 @@ FROM shown s
 LEFT JOIN organizations_organization o ON o.id = s.organization_id
 LEFT JOIN credits_hold h ON h.id = s.hold_id
 """
-_DRAWN = "(e.account_id = %(account)s AND e.kind IN ('consumption', 'refund', 'hold', 'release'))"
+_OWN_PART = """(SELECT {columns} FROM credits_ledgerentry e WHERE {condition}
+ ORDER BY e.created_at DESC, e.id DESC LIMIT {limit})"""
+_OWN_COLUMNS = (
+    "e.id, e.created_at, e.kind, e.amount, e.order_id, e.note, e.reference, e.hold_id,"
+    " e.organization_id"
+)
+_DRAWN = "e.account_id = %(account)s AND e.kind IN ('consumption', 'refund', 'hold', 'release')"
+
+
+def _own_history_sql(wallet_id) -> str:
+    """The account's history: the personal wallet's entries (none without a wallet), then
+    those it drew from pools (its entries of the personal wallet being in the first)."""
+    conditions = [_DRAWN]
+    if wallet_id is not None:
+        conditions = ["e.wallet_id = %(wallet)s", f"{_DRAWN} AND e.wallet_id <> %(wallet)s"]
+
+    def parts(columns, limit):
+        return " UNION ALL ".join(
+            _OWN_PART.format(columns=columns, condition=condition, limit=limit)
+            for condition in conditions
+        )
+
+    return _MY_HISTORY.format(
+        counted=parts("1", "%(history_cap)s"),
+        listed=parts(_OWN_COLUMNS, "%(history_end)s"),
+    )
 
 
 class MyAccess(NamedTuple):
@@ -1211,10 +1237,9 @@ def my_credits_page(
     with connection.cursor() as cursor:
         cursor.execute(_MY_CREDITS, params)
         wallet_id, personal, access, lots, holds, requests, member_of, closed = cursor.fetchone()
-    own = _DRAWN if wallet_id is None else f"(e.wallet_id = %(wallet)s OR {_DRAWN})"
     params["wallet"] = wallet_id
     history_count, history = _read(
-        {"history": _MY_HISTORY.format(own=own)}, params, pages=("history",)
+        {"history": _own_history_sql(wallet_id)}, params, pages=("history",)
     )["history"]
     personal = exact_cents(personal)
     summary = {

@@ -693,3 +693,40 @@ def test_a_page_past_the_last_shows_the_last(admin_client, busy_org):
         ).content.decode()
     assert "Page 4 of 4</span>" in html and "Page 3 of 3</span>" in html
     assert "Page 4 of 4</span>" in fragment and "<html" not in fragment
+
+
+def test_my_history_reads_the_personal_wallet_and_the_pools_page_by_page(organization):
+    """My credits reads an account's history in two parts (its personal wallet, what it drew
+    from pools), each along its own index; together, page by page, they are the history
+    `history_for_account` gives, newest first, with the window of pages counted."""
+    from django.utils import timezone
+
+    from credits import selectors
+    from tests.credits.factories import consume
+
+    member = add_member(organization).account
+    fund_pool(organization, "100.00")
+    set_access(member, organization, "quota", "50", "monthly")
+    for amount in ("1.00", "2.00", "3.00"):
+        consume(member, amount)
+    set_access(member, organization, "disabled")
+    fund_personal(member, "10.00")
+    for amount in ("0.50", "0.25"):
+        consume(member, amount)
+    expected = [(e.created_at, e.amount) for e in selectors.history_for_account(account=member)]
+    assert len(expected) == 6
+    for per_page in (2, 4, 20):
+        read = []
+        for number in range(1, 5):
+            page = selectors.my_credits_page(
+                account_id=member.pk,
+                now=timezone.now(),
+                history_page=number,
+                history_per_page=per_page,
+                holds_shown=11,
+                requests_shown=5,
+            )["history"]
+            assert page.paginator.count == 6 and not page.paginator.capped
+            if page.number == number:
+                read += [(e.created_at, e.amount) for e in page.object_list]
+        assert read == expected, per_page
