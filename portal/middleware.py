@@ -74,6 +74,11 @@ class HtmxMessagesMiddleware:
         response = self.get_response(request)
         if not getattr(request, "htmx", False) or request.htmx.boosted:
             return response
+        # A part reloading itself after another action (hx-trigger "... from:body", marked
+        # X-Refresh) answers after that action's message: it leaves it in place. Only its
+        # own GET: the actions inside such a part inherit the header and still answer theirs.
+        if request.method == "GET" and request.headers.get("X-Refresh") == "true":
+            return response
         if response.status_code in (301, 302, 303) or "HX-Redirect" in response.headers:
             return response
         if not response.get("Content-Type", "").startswith("text/html"):

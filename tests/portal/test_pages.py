@@ -388,3 +388,13 @@ def test_dismissing_goes_back_to_a_page_of_the_portal(client, member):
     client.force_login(member)
     response = client.post(f"/announcements/{announcement.pk}/dismiss/", {"next": "/credits/"})
     assert response["Location"] == "/credits/"
+
+
+def test_a_part_reloading_itself_after_an_action_leaves_its_message(admin_client, organization):
+    """The seat count, the seat summary and the members table reload themselves after an
+    action (X-Refresh): their answers come after the action's message and keep it."""
+    response = admin_client.get(
+        "/organization/activity/", HTTP_HX_REQUEST="true", HTTP_X_REFRESH="true"
+    )
+    assert response.status_code == 200
+    assert 'id="messages"' not in response.content.decode()
